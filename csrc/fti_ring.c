@@ -1,0 +1,817 @@
+/*
+ * fti_ring.c — the flinktf-ipc single-producer/single-consumer shared-memory ring.
+ * Format and ordering rules: docs/FORMAT.md. Offsets: fti_layout.h.
+ */
+#define _GNU_SOURCE
+#include "fti_ring.h"
+#include "fti_layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLICE_NS INT64_C(100000000) /* longest single sleep: liveness is checked at least this often */
+#define SPIN_NS INT64_C(20000)      /* spin this long before announcing a sleep */
+#define ERR_LEN 256
+
+/* The shared header, seen through atomics. Same layout as struct fti_header (asserted below):
+ * fields that change after creation are _Atomic, the identity fields are plain. */
+struct shm {
+    uint64_t magic;
+    _Atomic uint32_t version;
+    uint32_t header_size;
+    uint64_t capacity;
+    uint32_t align;
+    uint32_t max_record;
+    uint64_t created_ns;
+    uint8_t _pad0[88];
+    _Atomic uint64_t write_pos;
+    _Atomic uint32_t writer_pid;
+    _Atomic uint32_t writer_closed;
+    _Atomic uint64_t writer_start;
+    _Atomic uint64_t records_in, bytes_in, full_waits, full_wait_ns;
+    uint8_t _pad1[72];
+    _Atomic uint64_t read_pos;
+    _Atomic uint32_t reader_pid;
+    _Atomic uint32_t reader_closed;
+    _Atomic uint64_t reader_start;
+    _Atomic uint64_t records_out, bytes_out, empty_waits, empty_wait_ns;
+    uint8_t _pad2[72];
+    _Atomic uint32_t reader_sleeping;
+    _Atomic uint32_t writer_sleeping;
+    _Atomic uint32_t detached;
+    uint8_t _pad3[116];
+};
+#define SAME_AS_LAYOUT(field) \
+    _Static_assert(offsetof(struct shm, field) == offsetof(struct fti_header, field), #field);
+FTI_LAYOUT_FIELDS(SAME_AS_LAYOUT)
+_Static_assert(sizeof(struct shm) == sizeof(struct fti_header), "shm view size");
+
+/* State common to both ends. */
+struct ring {
+    struct shm *h;
+    uint8_t *data;
+    size_t map_len;
+    uint64_t cap, mask;
+    uint32_t align, max_record;
+    char path[PATH_MAX];
+    char err[ERR_LEN];
+};
+
+struct fti_writer {
+    struct ring r;
+    uint64_t pos;          /* end of the frames reserved so far */
+    uint64_t published;    /* last value stored to write_pos */
+    uint64_t cached_read;  /* last read_pos seen: space is free up to cached_read + cap */
+    uint64_t pending_records, pending_bytes;
+    int closed;
+};
+
+struct fti_reader {
+    struct ring r;
+    uint64_t cursor;       /* next frame to hand out */
+    uint64_t cached_write; /* last write_pos seen: frames are readable up to it */
+    uint64_t released;     /* last value stored to read_pos */
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static int64_t now_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* timeout (< 0 forever, 0 never) to an absolute monotonic deadline with the same convention */
+static int64_t deadline_of(int64_t timeout_ns)
+{
+    if (timeout_ns <= 0)
+        return timeout_ns;
+    return now_ns(CLOCK_MONOTONIC) + timeout_ns;
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+
+static uint64_t frame_size(const struct ring *r, uint32_t len) { return align_up((uint64_t)r->align + len, r->align); }
+
+static void set_err(struct ring *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(struct ring *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    va_end(ap);
+}
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    /* Not FUTEX_PRIVATE: the word lives in a mapping shared with another process. */
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, &ts, NULL, 0);
+}
+
+/* After a release store of our position: wake the other side only if it announced a sleep.
+ * The seq_cst fence pairs with the one in wait_until (Dekker): either the sleeper sees our
+ * position or we see its announcement. */
+static void ring_doorbell(_Atomic uint32_t *sleeping)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(sleeping, memory_order_relaxed)) {
+        atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+        syscall(SYS_futex, (uint32_t *)sleeping, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    }
+}
+
+uint64_t fti_process_start_time(uint32_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    /* The command name (field 2) may hold spaces and ')': fields resume after the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    p++;
+    for (int field = 3; field < 22 && p; field++) /* p is at the space before field 3 */
+        p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+/* 1 alive, 0 gone, -1 never attached. A start time of 0 means the peer has claimed its pid
+ * slot but not yet recorded its start time: only existence can be checked then. */
+static int peer_alive(uint32_t pid, uint64_t start)
+{
+    if (pid == 0)
+        return -1;
+    uint64_t now_start = fti_process_start_time(pid);
+    if (now_start == 0)
+        return 0;
+    return start == 0 || start == now_start;
+}
+
+/* The wait loop both sides use: `ready` returns 1 when the waiter may go on, 0 to keep
+ * waiting, or -errno. Spin briefly, then announce the sleep on `sleeping` and sleep on it in
+ * slices, checking the peer between slices. */
+typedef int (*ready_fn)(void *ctx);
+typedef int (*peer_fn)(void *ctx);
+
+static int wait_until(_Atomic uint32_t *sleeping, ready_fn ready, peer_fn peer_ok, void *ctx,
+                      int64_t deadline, _Atomic uint64_t *waits, _Atomic uint64_t *wait_ns)
+{
+    int rc = ready(ctx);
+    if (rc)
+        return rc < 0 ? rc : 0;
+    if (deadline == 0)
+        return -EAGAIN;
+    int64_t start = now_ns(CLOCK_MONOTONIC), now = start;
+    /* single-writer counters: a plain load + store is enough, readers only sample them */
+    atomic_store_explicit(waits, atomic_load_explicit(waits, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    for (unsigned i = 1; rc == 0 && now - start < SPIN_NS; i++) {
+        cpu_relax();
+        rc = ready(ctx);
+        if ((i & 63) == 0)
+            now = now_ns(CLOCK_MONOTONIC);
+    }
+    while (rc == 0) {
+        rc = peer_ok(ctx);
+        if (rc < 0)
+            break;
+        now = now_ns(CLOCK_MONOTONIC);
+        if (deadline > 0 && now >= deadline) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        int64_t slice = deadline > 0 && deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
+        atomic_store_explicit(sleeping, 1, memory_order_relaxed);
+        /* pairs with the fence in ring_doorbell */
+        atomic_thread_fence(memory_order_seq_cst);
+        rc = ready(ctx);
+        if (rc == 0)
+            futex_wait(sleeping, 1, slice);
+        atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+        if (rc == 0)
+            rc = ready(ctx);
+    }
+    int64_t spent = now_ns(CLOCK_MONOTONIC) - start;
+    atomic_store_explicit(wait_ns, atomic_load_explicit(wait_ns, memory_order_relaxed) + (uint64_t)spent,
+                          memory_order_relaxed);
+    return rc < 0 ? rc : 0;
+}
+
+static void ring_unmap(struct ring *r)
+{
+    if (r->h)
+        munmap(r->h, r->map_len);
+    r->h = NULL;
+}
+
+/* Second side to detach removes the file; so does a side whose peer died or never came
+ * (reported by `peer`: 0 gone). */
+static void ring_detach(struct ring *r, int peer)
+{
+    uint32_t before = atomic_fetch_add_explicit(&r->h->detached, 1, memory_order_acq_rel);
+    if (before >= 1 || peer == 0)
+        unlink(r->path);
+}
+
+/* ------------------------------------------------------------------ layout */
+
+const fti_layout_field *fti_layout_fields(void)
+{
+#define FIELD_ROW(f) {#f, (uint32_t)offsetof(struct fti_header, f), (uint32_t)sizeof(((struct fti_header *)0)->f)},
+    static const fti_layout_field fields[] = {FTI_LAYOUT_FIELDS(FIELD_ROW){NULL, 0, 0}};
+#undef FIELD_ROW
+    return fields;
+}
+
+/* ------------------------------------------------------------------ writer */
+
+static uint32_t max_record_for(uint64_t capacity)
+{
+    uint64_t m = capacity / 4;
+    return m > (UINT64_C(1) << 30) ? (UINT32_C(1) << 30) : (uint32_t)m;
+}
+
+int fti_writer_create(const char *path, uint64_t capacity, uint32_t align, fti_writer **out)
+{
+    *out = NULL;
+    if (capacity < FTI_MIN_CAPACITY || capacity > FTI_MAX_CAPACITY || (capacity & (capacity - 1)))
+        return -EINVAL;
+    if (align != 8 && align != 64)
+        return -EINVAL;
+    if (strlen(path) >= PATH_MAX)
+        return -ENAMETOOLONG;
+    fti_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        free(w);
+        return -e;
+    }
+    size_t len = FTI_HEADER_SIZE + capacity;
+    int rc = 0;
+    if (ftruncate(fd, (off_t)len) != 0)
+        rc = -errno;
+    void *m = rc ? MAP_FAILED : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (!rc && m == MAP_FAILED)
+        rc = -errno;
+    close(fd);
+    if (rc) {
+        unlink(path);
+        free(w);
+        return rc;
+    }
+    struct ring *r = &w->r;
+    r->h = m;
+    r->data = (uint8_t *)m + FTI_HEADER_SIZE;
+    r->map_len = len;
+    r->cap = capacity;
+    r->mask = capacity - 1;
+    r->align = align;
+    r->max_record = max_record_for(capacity);
+    strcpy(r->path, path);
+
+    struct shm *h = r->h;
+    h->magic = FTI_MAGIC;
+    h->header_size = FTI_HEADER_SIZE;
+    h->capacity = capacity;
+    h->align = align;
+    h->max_record = r->max_record;
+    h->created_ns = (uint64_t)now_ns(CLOCK_REALTIME);
+    atomic_store_explicit(&h->writer_pid, (uint32_t)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&h->writer_start, fti_process_start_time((uint32_t)getpid()), memory_order_relaxed);
+    /* Last, with release: pairs with the acquire load in fti_reader_open, so a reader that sees
+     * a version sees every other header field. */
+    atomic_store_explicit(&h->version, FTI_VERSION, memory_order_release);
+    *out = w;
+    return 0;
+}
+
+static int writer_space_ready(void *ctx);
+static int writer_peer_ok(void *ctx);
+
+struct space_wait {
+    fti_writer *w;
+    uint64_t need;
+};
+
+/* Reloads read_pos (acquire: pairs with the release in fti_reader_release, so the bytes before
+ * it are no longer read) and checks it against what this writer published. */
+static int writer_refresh(fti_writer *w)
+{
+    uint64_t rp = atomic_load_explicit(&w->r.h->read_pos, memory_order_acquire);
+    if (rp < w->cached_read || rp > w->published) {
+        set_err(&w->r, "read position %llu outside [%llu, %llu]", (unsigned long long)rp,
+                (unsigned long long)w->cached_read, (unsigned long long)w->published);
+        return -EPROTO;
+    }
+    w->cached_read = rp;
+    return 0;
+}
+
+static int writer_reader_gone(fti_writer *w)
+{
+    if (atomic_load_explicit(&w->r.h->reader_closed, memory_order_acquire)) {
+        set_err(&w->r, "the reader closed the ring");
+        return -EPIPE;
+    }
+    return 0;
+}
+
+static int writer_space_ready(void *ctx)
+{
+    struct space_wait *sw = ctx;
+    int rc = writer_reader_gone(sw->w);
+    if (!rc)
+        rc = writer_refresh(sw->w);
+    if (rc)
+        return rc;
+    return sw->w->r.cap - (sw->w->pos - sw->w->cached_read) >= sw->need;
+}
+
+static int writer_peer_ok(void *ctx)
+{
+    fti_writer *w = ((struct space_wait *)ctx)->w;
+    struct shm *h = w->r.h;
+    uint32_t pid = atomic_load_explicit(&h->reader_pid, memory_order_acquire);
+    if (peer_alive(pid, atomic_load_explicit(&h->reader_start, memory_order_relaxed)) == 0) {
+        set_err(&w->r, "the reader process %u is gone", pid);
+        return -EOWNERDEAD;
+    }
+    return 0;
+}
+
+static int reserve_until(fti_writer *w, uint32_t len, uint8_t **data, int64_t deadline)
+{
+    struct ring *r = &w->r;
+    if (w->closed) {
+        set_err(r, "write after close");
+        return -EPIPE;
+    }
+    if (len > r->max_record) {
+        set_err(r, "record of %u bytes exceeds the ring's maximum of %u bytes", len, r->max_record);
+        return -EMSGSIZE;
+    }
+    int rc = writer_reader_gone(w);
+    if (rc)
+        return rc;
+    uint64_t fsize = frame_size(r, len);
+    uint64_t idx = w->pos & r->mask, to_end = r->cap - idx;
+    uint64_t need = fsize > to_end ? to_end + fsize : fsize;
+    if (r->cap - (w->pos - w->cached_read) < need) {
+        struct space_wait sw = {w, need};
+        rc = writer_space_ready(&sw);
+        if (rc == 0) {
+            /* The reader can only make room from what it can see. */
+            fti_writer_publish(w);
+            rc = wait_until(&r->h->writer_sleeping, writer_space_ready, writer_peer_ok, &sw, deadline,
+                            &r->h->full_waits, &r->h->full_wait_ns);
+            if (rc == -EAGAIN || rc == -ETIMEDOUT)
+                set_err(r, "the ring stayed full (%llu bytes needed)", (unsigned long long)need);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    if (fsize > to_end) {
+        uint32_t *pad = (uint32_t *)(r->data + idx);
+        pad[0] = (uint32_t)to_end;
+        pad[1] = FTI_FRAME_PAD;
+        w->pos += to_end;
+        idx = 0;
+    }
+    uint32_t *hdr = (uint32_t *)(r->data + idx);
+    hdr[0] = len;
+    hdr[1] = FTI_FRAME_DATA;
+    *data = r->data + idx + r->align;
+    w->pos += fsize;
+    w->pending_records++;
+    w->pending_bytes += len;
+    return 0;
+}
+
+int fti_writer_reserve(fti_writer *w, uint32_t len, uint8_t **data, int64_t timeout_ns)
+{
+    return reserve_until(w, len, data, deadline_of(timeout_ns));
+}
+
+void fti_writer_publish(fti_writer *w)
+{
+    if (w->pos == w->published)
+        return;
+    struct shm *h = w->r.h;
+    atomic_store_explicit(&h->records_in,
+                          atomic_load_explicit(&h->records_in, memory_order_relaxed) + w->pending_records,
+                          memory_order_relaxed);
+    atomic_store_explicit(&h->bytes_in,
+                          atomic_load_explicit(&h->bytes_in, memory_order_relaxed) + w->pending_bytes,
+                          memory_order_relaxed);
+    w->pending_records = w->pending_bytes = 0;
+    /* pairs with the acquire load of write_pos in the reader: frames before it are complete */
+    atomic_store_explicit(&h->write_pos, w->pos, memory_order_release);
+    w->published = w->pos;
+    ring_doorbell(&h->reader_sleeping);
+}
+
+int fti_writer_write(fti_writer *w, const void *data, uint32_t len, int64_t timeout_ns)
+{
+    uint8_t *dst;
+    int rc = reserve_until(w, len, &dst, deadline_of(timeout_ns));
+    if (rc)
+        return rc;
+    memcpy(dst, data, len);
+    fti_writer_publish(w);
+    return 0;
+}
+
+int64_t fti_writer_writev(fti_writer *w, const void *const *data, const uint32_t *lens, uint64_t n,
+                          int64_t timeout_ns)
+{
+    int64_t deadline = deadline_of(timeout_ns);
+    uint64_t i;
+    int rc = 0;
+    for (i = 0; i < n; i++) {
+        uint8_t *dst;
+        rc = reserve_until(w, lens[i], &dst, deadline);
+        if (rc)
+            break;
+        memcpy(dst, data[i], lens[i]);
+    }
+    fti_writer_publish(w);
+    return i > 0 ? (int64_t)i : rc;
+}
+
+static int writer_drained(void *ctx)
+{
+    fti_writer *w = ((struct space_wait *)ctx)->w;
+    int rc = writer_refresh(w);
+    if (rc)
+        return rc;
+    if (w->cached_read == w->published)
+        return 1;
+    return writer_reader_gone(w);
+}
+
+int fti_writer_flush(fti_writer *w, int64_t timeout_ns)
+{
+    fti_writer_publish(w);
+    struct space_wait sw = {w, 0};
+    int rc = wait_until(&w->r.h->writer_sleeping, writer_drained, writer_peer_ok, &sw,
+                        deadline_of(timeout_ns), &w->r.h->full_waits, &w->r.h->full_wait_ns);
+    if (rc == -EAGAIN || rc == -ETIMEDOUT)
+        set_err(&w->r, "the reader has not consumed %llu published bytes",
+                (unsigned long long)(w->published - w->cached_read));
+    return rc;
+}
+
+void fti_writer_close(fti_writer *w)
+{
+    if (w->closed)
+        return;
+    fti_writer_publish(w);
+    w->closed = 1;
+    /* pairs with the acquire load of writer_closed in the reader: write_pos is final */
+    atomic_store_explicit(&w->r.h->writer_closed, 1, memory_order_release);
+    ring_doorbell(&w->r.h->reader_sleeping);
+}
+
+void fti_writer_free(fti_writer *w)
+{
+    if (!w)
+        return;
+    fti_writer_close(w);
+    struct shm *h = w->r.h;
+    int peer = peer_alive(atomic_load_explicit(&h->reader_pid, memory_order_acquire),
+                          atomic_load_explicit(&h->reader_start, memory_order_relaxed));
+    ring_detach(&w->r, peer == -1 ? 1 : peer);
+    ring_unmap(&w->r);
+    free(w);
+}
+
+uint32_t fti_writer_max_record(const fti_writer *w) { return w->r.max_record; }
+const char *fti_writer_error(const fti_writer *w) { return w->r.err; }
+
+/* ------------------------------------------------------------------ open and validate */
+
+/* Checks an identity block read from untrusted memory against the file size. */
+static int check_identity(const struct shm *h, uint64_t file_size, char *err, size_t errlen)
+{
+    uint32_t version = atomic_load_explicit(&h->version, memory_order_acquire);
+    if (version == 0) {
+        snprintf(err, errlen, "the ring is still being created");
+        return -EAGAIN;
+    }
+    if (h->magic != FTI_MAGIC) {
+        snprintf(err, errlen, "bad magic 0x%016llx (expected 0x%016llx): not a flinktf-ipc ring",
+                 (unsigned long long)h->magic, (unsigned long long)FTI_MAGIC);
+        return -EPROTO;
+    }
+    if (version >> 16 != FTI_VERSION_MAJOR) {
+        snprintf(err, errlen, "ring layout version %u.%u is not supported (this library reads %u.x, is %u.%u)",
+                 version >> 16, version & 0xffff, FTI_VERSION_MAJOR, FTI_VERSION_MAJOR, FTI_VERSION_MINOR);
+        return -EPROTONOSUPPORT;
+    }
+    uint64_t cap = h->capacity;
+    if (h->header_size != FTI_HEADER_SIZE || cap < FTI_MIN_CAPACITY || cap > FTI_MAX_CAPACITY ||
+        (cap & (cap - 1)) || file_size != FTI_HEADER_SIZE + cap) {
+        snprintf(err, errlen, "bad geometry: header_size %u, capacity %llu, file size %llu",
+                 h->header_size, (unsigned long long)cap, (unsigned long long)file_size);
+        return -EPROTO;
+    }
+    if ((h->align != 8 && h->align != 64) || h->max_record != max_record_for(cap)) {
+        snprintf(err, errlen, "bad align %u or max_record %u for capacity %llu", h->align, h->max_record,
+                 (unsigned long long)cap);
+        return -EPROTO;
+    }
+    uint64_t wp = atomic_load_explicit(&h->write_pos, memory_order_acquire);
+    uint64_t rp = atomic_load_explicit(&h->read_pos, memory_order_acquire);
+    if (rp > wp || wp - rp > cap || (wp | rp) % h->align) {
+        snprintf(err, errlen, "bad positions: read %llu, write %llu, capacity %llu", (unsigned long long)rp,
+                 (unsigned long long)wp, (unsigned long long)cap);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+/* Maps `path` (PROT_READ|PROT_WRITE unless readonly) and validates its header. */
+static int map_ring(struct ring *r, const char *path, int readonly, char *err, size_t errlen)
+{
+    if (strlen(path) >= PATH_MAX)
+        return -ENAMETOOLONG;
+    int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s", strerror(e));
+        return -e;
+    }
+    struct stat st;
+    int rc = fstat(fd, &st) ? -errno : 0;
+    if (!rc && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < FTI_HEADER_SIZE)) {
+        snprintf(err, errlen, "not a ring file (size %lld)", (long long)st.st_size);
+        rc = (uint64_t)st.st_size == 0 ? -EAGAIN : -EPROTO;
+    }
+    void *m = MAP_FAILED;
+    size_t len = rc ? 0 : (readonly ? FTI_HEADER_SIZE : (size_t)st.st_size);
+    if (!rc) {
+        m = mmap(NULL, len, readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED)
+            rc = -errno;
+    }
+    close(fd);
+    if (rc)
+        return rc;
+    rc = check_identity(m, (uint64_t)st.st_size, err, errlen);
+    if (rc) {
+        munmap(m, len);
+        return rc;
+    }
+    r->h = m;
+    r->map_len = len;
+    r->cap = r->h->capacity;
+    r->mask = r->cap - 1;
+    r->align = r->h->align;
+    r->max_record = r->h->max_record;
+    r->data = readonly ? NULL : (uint8_t *)m + FTI_HEADER_SIZE;
+    strcpy(r->path, path);
+    return 0;
+}
+
+int fti_ring_stat(const char *path, fti_stat *st, char *err, size_t errlen)
+{
+    struct ring r = {0};
+    int rc = map_ring(&r, path, 1, err, errlen);
+    if (rc)
+        return rc;
+    struct shm *h = r.h;
+    memset(st, 0, sizeof *st);
+    st->version = atomic_load_explicit(&h->version, memory_order_acquire);
+    st->align = h->align;
+    st->max_record = h->max_record;
+    st->capacity = h->capacity;
+    st->created_ns = h->created_ns;
+    st->write_pos = atomic_load_explicit(&h->write_pos, memory_order_acquire);
+    st->read_pos = atomic_load_explicit(&h->read_pos, memory_order_acquire);
+    st->writer_pid = atomic_load_explicit(&h->writer_pid, memory_order_relaxed);
+    st->reader_pid = atomic_load_explicit(&h->reader_pid, memory_order_relaxed);
+    st->writer_closed = atomic_load_explicit(&h->writer_closed, memory_order_relaxed);
+    st->reader_closed = atomic_load_explicit(&h->reader_closed, memory_order_relaxed);
+    st->writer_alive = peer_alive(st->writer_pid, atomic_load_explicit(&h->writer_start, memory_order_relaxed));
+    st->reader_alive = peer_alive(st->reader_pid, atomic_load_explicit(&h->reader_start, memory_order_relaxed));
+    st->records_in = atomic_load_explicit(&h->records_in, memory_order_relaxed);
+    st->bytes_in = atomic_load_explicit(&h->bytes_in, memory_order_relaxed);
+    st->full_waits = atomic_load_explicit(&h->full_waits, memory_order_relaxed);
+    st->full_wait_ns = atomic_load_explicit(&h->full_wait_ns, memory_order_relaxed);
+    st->records_out = atomic_load_explicit(&h->records_out, memory_order_relaxed);
+    st->bytes_out = atomic_load_explicit(&h->bytes_out, memory_order_relaxed);
+    st->empty_waits = atomic_load_explicit(&h->empty_waits, memory_order_relaxed);
+    st->empty_wait_ns = atomic_load_explicit(&h->empty_wait_ns, memory_order_relaxed);
+    ring_unmap(&r);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ reader */
+
+int fti_reader_open(const char *path, fti_reader **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    fti_reader *rd = calloc(1, sizeof *rd);
+    if (!rd)
+        return -ENOMEM;
+    int rc = map_ring(&rd->r, path, 0, err, errlen);
+    if (rc) {
+        free(rd);
+        return rc;
+    }
+    struct shm *h = rd->r.h;
+    uint32_t me = (uint32_t)getpid(), none = 0;
+    if (!atomic_compare_exchange_strong_explicit(&h->reader_pid, &none, me, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        snprintf(err, errlen, "the ring already has a reader (pid %u)", none);
+        ring_unmap(&rd->r);
+        free(rd);
+        return -EBUSY;
+    }
+    atomic_store_explicit(&h->reader_start, fti_process_start_time(me), memory_order_release);
+    rd->released = rd->cursor = rd->cached_write = atomic_load_explicit(&h->read_pos, memory_order_acquire);
+    *out = rd;
+    return 0;
+}
+
+static int reader_has_data(void *ctx)
+{
+    fti_reader *rd = ctx;
+    struct shm *h = rd->r.h;
+    /* acquire: pairs with the release store in fti_writer_publish */
+    uint64_t wp = atomic_load_explicit(&h->write_pos, memory_order_acquire);
+    if (wp < rd->cached_write || wp - rd->released > rd->r.cap || wp % rd->r.align) {
+        set_err(&rd->r, "write position %llu invalid (seen %llu, released %llu, capacity %llu)",
+                (unsigned long long)wp, (unsigned long long)rd->cached_write,
+                (unsigned long long)rd->released, (unsigned long long)rd->r.cap);
+        return -EPROTO;
+    }
+    rd->cached_write = wp;
+    if (wp != rd->cursor)
+        return 1;
+    /* acquire: pairs with the release in fti_writer_close; write_pos is then final */
+    if (atomic_load_explicit(&h->writer_closed, memory_order_acquire)) {
+        rd->cached_write = atomic_load_explicit(&h->write_pos, memory_order_acquire);
+        return 1;
+    }
+    return 0;
+}
+
+static int reader_peer_ok(void *ctx)
+{
+    fti_reader *rd = ctx;
+    struct shm *h = rd->r.h;
+    uint32_t pid = atomic_load_explicit(&h->writer_pid, memory_order_relaxed);
+    if (peer_alive(pid, atomic_load_explicit(&h->writer_start, memory_order_relaxed)) == 0) {
+        set_err(&rd->r, "the writer process %u is gone", pid);
+        return -EOWNERDEAD;
+    }
+    return 0;
+}
+
+int fti_reader_next(fti_reader *rd, uint32_t max, fti_batch *b, uint32_t *offsets, uint32_t *lens,
+                    int64_t timeout_ns)
+{
+    struct ring *r = &rd->r;
+    struct shm *h = r->h;
+    int64_t deadline = deadline_of(timeout_ns);
+    memset(b, 0, sizeof *b);
+    if (max == 0)
+        return -EINVAL;
+    for (;;) {
+        if (rd->cursor == rd->cached_write) {
+            int rc = wait_until(&h->reader_sleeping, reader_has_data, reader_peer_ok, rd, deadline,
+                                &h->empty_waits, &h->empty_wait_ns);
+            if (rc == -EAGAIN || rc == -ETIMEDOUT)
+                set_err(r, "no record arrived in time");
+            if (rc)
+                return rc;
+            if (rd->cursor == rd->cached_write) {
+                b->end_pos = rd->cursor; /* writer closed and everything handed out */
+                return 0;
+            }
+        }
+        uint64_t first = rd->cursor & r->mask, end = rd->cursor;
+        uint32_t n = 0, same = 1;
+        while (n < max && end < rd->cached_write) {
+            uint64_t idx = end & r->mask;
+            if (idx < first)
+                break; /* the previous frame ended exactly at the end of the data area */
+            const uint32_t *fh = (const uint32_t *)(r->data + idx);
+            /* read once: the peer could change them between check and use */
+            uint32_t len = __atomic_load_n(&fh[0], __ATOMIC_RELAXED);
+            uint32_t kind = __atomic_load_n(&fh[1], __ATOMIC_RELAXED);
+            uint64_t avail = rd->cached_write - end;
+            if (kind == FTI_FRAME_PAD) {
+                if (len != r->cap - idx || len > avail) {
+                    set_err(r, "padding frame at position %llu has length %u (expected %llu, %llu published)",
+                            (unsigned long long)end, len, (unsigned long long)(r->cap - idx),
+                            (unsigned long long)avail);
+                    return -EPROTO;
+                }
+                if (n > 0)
+                    break; /* a batch is contiguous: the next one starts after the wrap */
+                end += len;
+                rd->cursor = end;
+                first = 0;
+                continue;
+            }
+            uint64_t fsize = frame_size(r, len);
+            if (kind != FTI_FRAME_DATA || len > r->max_record || fsize > avail || idx + fsize > r->cap) {
+                set_err(r, "frame at position %llu: kind %u, length %u (max %u, %llu bytes published, %llu to the end)",
+                        (unsigned long long)end, kind, len, r->max_record, (unsigned long long)avail,
+                        (unsigned long long)(r->cap - idx));
+                return -EPROTO;
+            }
+            offsets[n] = (uint32_t)(idx - first);
+            lens[n] = len;
+            same &= len == lens[0];
+            n++;
+            end += fsize;
+        }
+        if (n == 0)
+            continue; /* only a padding frame was published so far */
+        b->base = r->data + first + r->align;
+        b->count = n;
+        b->end_pos = end;
+        b->stride = same ? (uint32_t)frame_size(r, lens[0]) : 0;
+        uint64_t bytes = 0;
+        for (uint32_t i = 0; i < n; i++)
+            bytes += lens[i];
+        atomic_store_explicit(&h->records_out, atomic_load_explicit(&h->records_out, memory_order_relaxed) + n,
+                              memory_order_relaxed);
+        atomic_store_explicit(&h->bytes_out, atomic_load_explicit(&h->bytes_out, memory_order_relaxed) + bytes,
+                              memory_order_relaxed);
+        rd->cursor = end;
+        return 0;
+    }
+}
+
+void fti_reader_release(fti_reader *rd, uint64_t pos)
+{
+    if (pos <= rd->released || pos > rd->cursor)
+        return;
+    rd->released = pos;
+    /* pairs with the acquire load of read_pos in the writer: we no longer read before pos */
+    atomic_store_explicit(&rd->r.h->read_pos, pos, memory_order_release);
+    ring_doorbell(&rd->r.h->writer_sleeping);
+}
+
+void fti_reader_close(fti_reader *rd)
+{
+    if (atomic_load_explicit(&rd->r.h->reader_closed, memory_order_relaxed))
+        return;
+    /* pairs with the acquire load in the writer's checks */
+    atomic_store_explicit(&rd->r.h->reader_closed, 1, memory_order_release);
+    ring_doorbell(&rd->r.h->writer_sleeping);
+}
+
+void fti_reader_free(fti_reader *rd)
+{
+    if (!rd)
+        return;
+    fti_reader_close(rd);
+    struct shm *h = rd->r.h;
+    int peer = peer_alive(atomic_load_explicit(&h->writer_pid, memory_order_relaxed),
+                          atomic_load_explicit(&h->writer_start, memory_order_relaxed));
+    ring_detach(&rd->r, peer);
+    ring_unmap(&rd->r);
+    free(rd);
+}
+
+uint32_t fti_reader_max_record(const fti_reader *rd) { return rd->r.max_record; }
+const char *fti_reader_error(const fti_reader *rd) { return rd->r.err; }
