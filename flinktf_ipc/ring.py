@@ -1,0 +1,382 @@
+"""RingWriter and RingReader: the Python API of the shared-memory ring.
+
+Records read are zero-copy views of the shared memory. The space of a batch goes back to the
+writer only when every object viewing it (the batch, a record memoryview, a NumPy array made
+from either) is gone, so a view never sees its bytes change.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+
+from . import _binding as B
+from .errors import RingError, RingTimeout
+
+_SLICE_S = 0.25  # longest single C wait, so signals (Ctrl-C) are handled while blocked
+_WAITING = (-errno.ETIMEDOUT, -errno.EAGAIN)
+
+
+def default_ring_dir() -> str:
+    """The per-user ring directory, ``/dev/shm/flinktf-<uid>`` (mode 0700), created if needed.
+
+    ``FLINKTF_IPC_DIR`` overrides the location. An existing directory must belong to the user
+    and be closed to others.
+    """
+    path = os.environ.get("FLINKTF_IPC_DIR") or f"/dev/shm/flinktf-{os.getuid()}"
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise RingError(f"{path}: ring directory must be a directory owned by uid {os.getuid()} "
+                        f"with mode 0700 (found mode {stat.S_IMODE(st.st_mode):o}, uid {st.st_uid})")
+    return path
+
+
+def _resolve(path: str | os.PathLike[str]) -> str:
+    p = os.fspath(path)
+    return p if os.sep in p else os.path.join(default_ring_dir(), p)
+
+
+class _Clock:
+    """A timeout (None = forever) cut into bounded slices for the C waits."""
+
+    def __init__(self, timeout: float | None) -> None:
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, got {timeout}")
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+
+    def slice_ns(self) -> int:
+        if self.deadline is None:
+            return int(_SLICE_S * 1e9)
+        left = self.deadline - time.monotonic()
+        return max(0, int(min(left, _SLICE_S) * 1e9))
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+def _call_with_timeout(call: Any, timeout: float | None) -> int:
+    """Runs call(slice_ns) until it returns something other than 'still waiting' or time is up."""
+    clock = _Clock(timeout)
+    while True:
+        rc = call(clock.slice_ns())
+        if rc not in _WAITING or clock.expired():
+            return int(rc)
+
+
+class RingWriter:
+    """The producer end of a ring. Create with :meth:`create`."""
+
+    def __init__(self, handle: B.Handle, path: str) -> None:
+        self._h: B.Handle | None = handle
+        self.path = path
+        self.max_record = B.writer_max_record(handle)
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], capacity: int = 64 << 20, align: int = 8) -> RingWriter:
+        """Creates the ring file (mode 0600); FileExistsError if the path exists.
+
+        A bare name is placed in :func:`default_ring_dir`. ``capacity`` (data bytes) must be a
+        power of two; ``align`` is 8, or 64 for payloads aligned for SIMD and DLPack.
+        """
+        p = _resolve(path)
+        return cls(B.writer_create(p, capacity, align), p)
+
+    def _handle(self) -> B.Handle:
+        if self._h is None:
+            raise ValueError(f"{self.path}: the writer is closed")
+        return self._h
+
+    def _check_size(self, n: int) -> None:
+        if n > self.max_record:
+            B.raise_for(-errno.EMSGSIZE, self.path,
+                        f"record of {n} bytes exceeds the ring's maximum of {self.max_record} bytes")
+
+    def write(self, data: Any, timeout: float | None = None) -> None:
+        """Writes one record (any bytes-like object); blocks while the ring is full."""
+        h = self._handle()
+        rc = _call_with_timeout(lambda ns: B.writer_write(h, data, ns), timeout)
+        if rc:
+            B.writer_fail(h, rc, self.path)
+
+    def write_many(self, records: Iterable[Any], timeout: float | None = None) -> int:
+        """Writes records and publishes them with one store; returns how many were written."""
+        h = self._handle()
+        todo: Sequence[Any] = records if isinstance(records, (list, tuple)) else list(records)
+        for r in todo:
+            self._check_size(memoryview(r).nbytes)
+        clock = _Clock(timeout)
+        done = 0
+        while done < len(todo):
+            rc = B.writer_writev(h, todo[done:], clock.slice_ns())
+            if rc > 0:
+                done += rc
+            elif rc not in _WAITING or clock.expired():
+                B.writer_fail(h, rc, self.path)
+        return done
+
+    def reserve(self, size: int, timeout: float | None = None) -> memoryview:
+        """Reserves a record of ``size`` bytes and returns it to fill in place (no copy).
+
+        The record becomes visible at the next :meth:`publish` (or write/flush/close).
+        """
+        h = self._handle()
+        self._check_size(size)
+        out: list[Any] = []
+
+        def attempt(ns: int) -> int:
+            rc, buf = B.writer_reserve(h, size, ns)
+            out.append(buf)
+            return rc
+
+        rc = _call_with_timeout(attempt, timeout)
+        if rc:
+            B.writer_fail(h, rc, self.path)
+        return memoryview(out[-1])
+
+    def publish(self) -> None:
+        """Makes every reserved record visible to the reader."""
+        B.writer_publish(self._handle())
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Waits until the reader has consumed every record written so far."""
+        h = self._handle()
+        rc = _call_with_timeout(lambda ns: B.writer_flush(h, ns), timeout)
+        if rc:
+            B.writer_fail(h, rc, self.path)
+
+    def close(self) -> None:
+        """Ends the stream: the reader drains what remains, then sees end of stream."""
+        if self._h is not None:
+            B.writer_free(self._h)
+            self._h = None
+
+    def __enter__(self) -> RingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class Batch(Sequence[memoryview]):
+    """Records handed out together: zero-copy memoryviews of the shared memory.
+
+    The batch's space is given back to the writer when the batch and every view made from it
+    are gone. :meth:`release` drops the batch's own hold early.
+    """
+
+    __slots__ = ("_buf", "_offsets", "_lens", "_stride")
+
+    def __init__(self, buf: memoryview | None, offsets: np.ndarray, lens: np.ndarray, stride: int) -> None:
+        self._buf = buf
+        self._offsets = offsets
+        self._lens = lens
+        self._stride = stride
+
+    def __len__(self) -> int:
+        return len(self._lens)
+
+    @overload
+    def __getitem__(self, i: int) -> memoryview: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[memoryview]: ...
+    def __getitem__(self, i: int | slice) -> memoryview | list[memoryview]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        buf = self._view()
+        off = int(self._offsets[i])
+        return buf[off:off + int(self._lens[i])]
+
+    def __iter__(self) -> Iterator[memoryview]:
+        buf = self._view()
+        for off, n in zip(self._offsets.tolist(), self._lens.tolist()):
+            yield buf[off:off + n]
+
+    def _view(self) -> memoryview:
+        if self._buf is None:
+            raise ValueError("the batch was released")
+        return self._buf
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Length of each record (uint32)."""
+        return self._lens
+
+    @property
+    def nbytes(self) -> int:
+        """Payload bytes in the batch."""
+        return int(self._lens.sum(dtype=np.uint64))
+
+    def as_array(self, dtype: Any = np.uint8) -> np.ndarray:
+        """All records as one 2-D NumPy view (records x items), without copying.
+
+        Needs records of equal size, a multiple of the dtype's item size.
+        """
+        dt = np.dtype(dtype)
+        n = len(self)
+        size = int(self._lens[0]) if n else 0
+        if n and (self._stride == 0 or size % dt.itemsize):
+            raise ValueError("as_array needs records of equal size, a multiple of the item size "
+                             f"({dt.itemsize}); sizes here range {int(self._lens.min())}..{int(self._lens.max())}")
+        if n == 0:
+            return np.empty((0, 0), dt)
+        return np.ndarray((n, size // dt.itemsize), dt, buffer=self._view(), offset=0,
+                          strides=(self._stride, dt.itemsize))
+
+    def release(self) -> None:
+        """Drops the batch's hold on its space; views taken from it stay valid and keep it."""
+        self._buf = None
+
+
+class RingReader:
+    """The consumer end of a ring. Open with :meth:`open`."""
+
+    def __init__(self, handle: B.Handle, path: str, max_batch: int = 4096) -> None:
+        self._h: B.Handle | None = handle
+        self.path = path
+        self._scratch = B.BatchScratch(max_batch)
+        self._lock = threading.RLock()
+        self._leases: collections.deque[list[Any]] = collections.deque()  # [end_pos, released]
+        self._closed = False
+        self._eof = False
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], timeout: float | None = 5.0) -> RingReader:
+        """Opens a ring as its reader, waiting up to ``timeout`` for the file to appear.
+
+        Raises RingTimeout if no ready ring appeared, RingCorrupt if the file is not a valid
+        ring (or of another major layout version), RingError if the ring already has a reader.
+        """
+        p = _resolve(path)
+        clock = _Clock(timeout)
+        while True:
+            rc, h, msg = B.reader_open(p)
+            if rc == 0:
+                return cls(h, p)
+            if rc in (-errno.ENOENT, -errno.EAGAIN):
+                if clock.expired():
+                    raise RingTimeout(f"{p}: no ring ready after {timeout} s ({msg})")
+                time.sleep(0.005)
+                continue
+            B.raise_for(rc, p, msg)
+
+    def _handle(self) -> B.Handle:
+        if self._h is None or self._closed:
+            raise ValueError(f"{self.path}: the reader is closed")
+        return self._h
+
+    def read_batch(self, max_records: int = 1024, timeout: float | None = None) -> Batch:
+        """Up to ``max_records`` records, waiting for at least one; empty only at end of stream."""
+        h = self._handle()
+        if max_records < 1:
+            raise ValueError("max_records must be >= 1")
+        if self._eof:
+            return Batch(None, np.empty(0, np.uint32), np.empty(0, np.uint32), 0)
+        sc = self._scratch
+        rc = _call_with_timeout(lambda ns: sc.next(h, max_records, ns), timeout)
+        if rc:
+            B.reader_fail(h, rc, self.path)
+        b = sc.batch
+        n = b.count
+        if n == 0:
+            self._eof = True
+            return Batch(None, np.empty(0, np.uint32), np.empty(0, np.uint32), 0)
+        entry = [b.end_pos, False]
+        with self._lock:
+            self._leases.append(entry)
+        buf, _ = sc.lease(lambda _cdata, e=entry: self._lease_done(e))
+        return Batch(memoryview(buf), sc.offsets[:n].copy(), sc.lens[:n].copy(), b.stride)
+
+    def read(self, timeout: float | None = None) -> memoryview | None:
+        """One record as a zero-copy memoryview; None at end of stream."""
+        batch = self.read_batch(1, timeout)
+        return batch[0] if len(batch) else None
+
+    def iter_batches(self, max_records: int = 1024, timeout: float | None = None) -> Iterator[Batch]:
+        """Batches until end of stream."""
+        while True:
+            batch = self.read_batch(max_records, timeout)
+            if not len(batch):
+                return
+            yield batch
+
+    def __iter__(self) -> Iterator[memoryview]:
+        for batch in self.iter_batches():
+            yield from batch
+
+    def _lease_done(self, entry: list[Any]) -> None:
+        # Called when the last view of a batch is gone (any thread). Space goes back in order:
+        # up to the oldest batch still viewed.
+        with self._lock:
+            entry[1] = True
+            end = None
+            while self._leases and self._leases[0][1]:
+                end = self._leases.popleft()[0]
+            if self._h is None:
+                return
+            if end is not None:
+                B.reader_release(self._h, end)
+            if self._closed and not self._leases:
+                self._free()
+
+    def _free(self) -> None:
+        if self._h is not None:
+            B.reader_free(self._h)
+            self._h = None
+
+    @property
+    def eof(self) -> bool:
+        """True once end of stream was returned."""
+        return self._eof
+
+    def close(self) -> None:
+        """Leaves the ring: the writer's next write raises RingClosed.
+
+        The mapping stays until the last record view is gone, so views never dangle.
+        """
+        with self._lock:
+            if self._closed or self._h is None:
+                return
+            self._closed = True
+            B.reader_close(self._h)
+            if not self._leases:
+                self._free()
+
+    def __enter__(self) -> RingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def ring_stat(path: str | os.PathLike[str]) -> B.RingStat:
+    """A snapshot of a ring's header, read without attaching to it."""
+    return B.ring_stat(_resolve(path))
+
+
+def layout_fields() -> dict[str, tuple[int, int]]:
+    """The header layout as the C library defines it: name -> (offset, size)."""
+    return B.layout_fields()
+
+
+__all__ = ["RingWriter", "RingReader", "Batch", "default_ring_dir", "ring_stat", "layout_fields"]
