@@ -1,0 +1,70 @@
+package io.flinktf.ipc;
+
+import java.io.IOException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.attribute.PosixFilePermissions;
+
+/** Where rings live: the per-user directory and the per-subtask file names readers rely on. */
+public final class RingPaths {
+    private RingPaths() {}
+
+    /** {@code /dev/shm/flinktf-<uid>}: the default base directory (as the Python side's). */
+    public static Path defaultDirectory() {
+        return Paths.get("/dev/shm", "flinktf-" + currentUid());
+    }
+
+    /** {@code <base>/<name>-<subtask>.ring}: the ring of one parallel subtask. */
+    public static Path ringPath(Path base, String name, int subtask) {
+        checkName(name);
+        if (subtask < 0) {
+            throw new IllegalArgumentException("subtask index must be >= 0, got " + subtask);
+        }
+        return base.resolve(name + "-" + subtask + ".ring");
+    }
+
+    /** A ring name becomes part of a file name: letters, digits, '.', '_', '-' only. */
+    static void checkName(String name) {
+        if (name == null || name.isEmpty() || name.length() > 200 || !name.matches("[A-Za-z0-9._-]+")
+                || name.startsWith(".")) {
+            throw new IllegalArgumentException("ring name must be 1-200 characters of [A-Za-z0-9._-] "
+                    + "not starting with '.', got '" + name + "'");
+        }
+    }
+
+    static int currentUid() {
+        try {
+            return (Integer) Files.getAttribute(Paths.get("/proc/self"), "unix:uid");
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+            throw new IllegalStateException("cannot determine the current uid", e);
+        }
+    }
+
+    /**
+     * Creates {@code dir} with mode 0700 if missing; refuses a symlink or a directory owned by
+     * someone else (another user could then swap ring files under us).
+     */
+    static void ensureDirectory(Path dir) throws IOException {
+        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+            if (dir.getParent() != null && !Files.exists(dir.getParent())) {
+                Files.createDirectories(dir.getParent());
+            }
+            try {
+                Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            } catch (FileAlreadyExistsException e) {
+                // created concurrently (another subtask): checked below
+            }
+        }
+        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            throw new IOException("ring directory " + dir + " is not a directory (or is a symlink)");
+        }
+        int owner = (Integer) Files.getAttribute(dir, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+        if (owner != currentUid()) {
+            throw new IOException("ring directory " + dir + " belongs to uid " + owner + ", not to us ("
+                    + currentUid() + ")");
+        }
+    }
+}
