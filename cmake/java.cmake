@@ -96,12 +96,13 @@ if(EXISTS ${FTI_JUNIT_JAR})
   add_dependencies(flinktf-ipc-tests flinktf_ipc_jar)
   get_target_property(FTI_TESTS_JAR flinktf-ipc-tests JAR_FILE)
   # The packed jar (not the classes jar) is on the class path: the tests load the shim the way a
-  # Flink job does.
-  string(JOIN ":" _fti_test_cp ${FTI_TESTS_JAR} ${FTI_JAR} ${FTI_FLINK_DIST_JAR} ${FTI_FLINK_LOG_JARS})
+  # Flink job does. Everything goes on the JVM class path (not the launcher's --class-path, a child
+  # loader): Flink's mini-cluster deserializes operators with the application class loader.
+  string(JOIN ":" _fti_test_cp ${FTI_JUNIT_JAR} ${FTI_TESTS_JAR} ${FTI_JAR} ${FTI_FLINK_DIST_JAR} ${FTI_FLINK_LOG_JARS})
   add_test(NAME java_tests
-    COMMAND ${Java_JAVA_EXECUTABLE} -Xmx1g -jar ${FTI_JUNIT_JAR}
-            --disable-banner --fail-if-no-tests --details=tree
-            --class-path ${_fti_test_cp} --scan-class-path ${FTI_TESTS_JAR})
+    COMMAND ${Java_JAVA_EXECUTABLE} -Xmx1g -cp ${_fti_test_cp}
+            org.junit.platform.console.ConsoleLauncher
+            --disable-banner --disable-ansi-colors --fail-if-no-tests --details=tree --scan-class-path ${FTI_TESTS_JAR})
   set_tests_properties(java_tests PROPERTIES TIMEOUT 600)
 else()
   message(STATUS "flinktf-ipc: ${FTI_JUNIT_JAR} missing, Java tests not added (run scripts/install-system-deps.sh)")
