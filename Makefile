@@ -37,7 +37,7 @@ test-py: $(BUILT)
 test: test-c test-py
 
 demo: $(BUILT)
-	$(VPY) -m flinktf_ipc.cli demo
+	$(VENV)/bin/flinktf-ipc demo
 
 bench: $(BUILT)
 	cmake -S . -B build/ctest -DFTI_BUILD_TESTS=ON -DFTI_PY_EXECUTABLE=$(abspath $(VPY)) >/dev/null

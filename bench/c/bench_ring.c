@@ -1,6 +1,8 @@
 /* C writer -> C reader across two processes, and a bare memcpy of the same records beside it.
  * usage: bench_ring RECORD_SIZE TOTAL_BYTES [CAPACITY]
- * prints one JSON line: records/s and GB/s (payload) for the ring and for memcpy. */
+ *          prints one JSON line: records/s and GB/s (payload) for the ring and for memcpy.
+ *        bench_ring --write PATH RECORD_SIZE COUNT [CAPACITY]
+ *          only writes (creates the ring at PATH), for a reader in another language. */
 #define _GNU_SOURCE
 #include "fti_ring.h"
 
@@ -47,6 +49,9 @@ static int writer(const char *path, uint32_t size, uint64_t n, uint64_t cap)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && !strcmp(argv[1], "--write"))
+        return writer(argv[2], (uint32_t)strtoul(argv[3], NULL, 10), strtoull(argv[4], NULL, 10),
+                      argc > 5 ? strtoull(argv[5], NULL, 10) : (UINT64_C(64) << 20));
     if (argc < 3) {
         fprintf(stderr, "usage: %s RECORD_SIZE TOTAL_BYTES [CAPACITY]\n", argv[0]);
         return 2;
