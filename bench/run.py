@@ -238,8 +238,8 @@ def main() -> None:
             "TCP": median_of(lambda: tcp(size), args.repeat),
         }
         rows.append((size, res))
-        print(f"{human_size(size):>8}: " + "  ".join(f"{c} {res[c][0] / 1e6:.2f} M/s {res[c][1]:.2f} GB/s" for c in cols),
-              flush=True)
+        cells = [f"{c} {res[c][0] / 1e6:.2f} M/s {res[c][1]:.2f} GB/s" for c in cols]
+        print(f"{human_size(size):>8}: " + "  ".join(cells), flush=True)
 
     def fmt(rec_s: float, gb_s: float) -> str:
         rate = f"{rec_s / 1e6:.3g} M/s" if rec_s >= 1e6 else f"{rec_s / 1e3:.3g} K/s"

@@ -7,7 +7,17 @@ from .ring import Batch, RingReader, RingWriter, default_ring_dir, layout_fields
 __version__ = "0.1.0"
 
 __all__ = [
-    "RingWriter", "RingReader", "Batch", "RingStat",
-    "RingError", "RingTimeout", "RingClosed", "PeerLost", "RingCorrupt", "RecordTooLarge",
-    "default_ring_dir", "layout_fields", "ring_stat",
+    "Batch",
+    "PeerLost",
+    "RecordTooLarge",
+    "RingClosed",
+    "RingCorrupt",
+    "RingError",
+    "RingReader",
+    "RingStat",
+    "RingTimeout",
+    "RingWriter",
+    "default_ring_dir",
+    "layout_fields",
+    "ring_stat",
 ]

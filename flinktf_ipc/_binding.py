@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from ._fti_cffi import ffi, lib  # type: ignore[import-not-found]
 from .errors import PeerLost, RecordTooLarge, RingClosed, RingCorrupt, RingError, RingTimeout

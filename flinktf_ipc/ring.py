@@ -179,7 +179,7 @@ class Batch(Sequence[memoryview]):
     are gone. :meth:`release` drops the batch's own hold early.
     """
 
-    __slots__ = ("_buf", "_offsets", "_lens", "_stride")
+    __slots__ = ("_buf", "_lens", "_offsets", "_stride")
 
     def __init__(self, buf: memoryview | None, offsets: np.ndarray, lens: np.ndarray, stride: int) -> None:
         self._buf = buf
@@ -203,7 +203,7 @@ class Batch(Sequence[memoryview]):
 
     def __iter__(self) -> Iterator[memoryview]:
         buf = self._view()
-        for off, n in zip(self._offsets.tolist(), self._lens.tolist()):
+        for off, n in zip(self._offsets.tolist(), self._lens.tolist(), strict=True):
             yield buf[off:off + n]
 
     def _view(self) -> memoryview:
@@ -379,4 +379,4 @@ def layout_fields() -> dict[str, tuple[int, int]]:
     return B.layout_fields()
 
 
-__all__ = ["RingWriter", "RingReader", "Batch", "default_ring_dir", "ring_stat", "layout_fields"]
+__all__ = ["Batch", "RingReader", "RingWriter", "default_ring_dir", "layout_fields", "ring_stat"]

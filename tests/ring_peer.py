@@ -46,7 +46,7 @@ def stress_write(path: str, n: int, capacity: int) -> None:
             view = memoryview(words).cast("B")
             ends = np.cumsum(counts) * 8
             begins = ends - counts * 8
-            w.write_many([view[b:e] for b, e in zip(begins.tolist(), ends.tolist())], timeout=60)
+            w.write_many([view[b:e] for b, e in zip(begins.tolist(), ends.tolist(), strict=True)], timeout=60)
 
 
 def stress_read(path: str, n: int) -> None:

@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 import flinktf_ipc as fti
-from flinktf_ipc import (PeerLost, RecordTooLarge, RingClosed, RingCorrupt, RingError, RingReader,
-                         RingTimeout, RingWriter)
+from flinktf_ipc import (
+    PeerLost,
+    RecordTooLarge,
+    RingClosed,
+    RingCorrupt,
+    RingError,
+    RingReader,
+    RingTimeout,
+    RingWriter,
+)
 
 
 def test_exception_hierarchy():
@@ -107,9 +115,8 @@ def test_open_waits_then_times_out(ring_path):
 
 
 def test_create_refuses_existing_path(ring_path):
-    with RingWriter.create(ring_path, capacity=4096):
-        with pytest.raises(FileExistsError):
-            RingWriter.create(ring_path, capacity=4096)
+    with RingWriter.create(ring_path, capacity=4096), pytest.raises(FileExistsError):
+        RingWriter.create(ring_path, capacity=4096)
     with pytest.raises(ValueError, match="power of two"):
         RingWriter.create(ring_path + "-x", capacity=5000)
 

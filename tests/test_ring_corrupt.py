@@ -4,7 +4,6 @@ read that stays inside the ring), never a crash or a hang."""
 import re
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,8 +19,8 @@ def test_format_md_mirrors_the_c_layout():
     """docs/FORMAT.md's field table says what the C header defines."""
     text = (Path(__file__).parents[1] / "docs" / "FORMAT.md").read_text()
     rows = {}
-    for names, offsets, sizes in re.findall(r"^\| ([a-z_, ]+) \| ([\d, ]+) \| (\d+)(?: each)? \|", text, re.M):
-        for name, off in zip(names.split(", "), offsets.split(", ")):
+    for names, offsets, sizes in re.findall(r"^\| ([a-z_, ]+) \| ([\d, ]+) \| (\d+)(?: each)? \|", text, re.MULTILINE):
+        for name, off in zip(names.split(", "), offsets.split(", "), strict=True):
             rows[name] = (int(off), int(sizes))
     assert rows == FIELDS
 
