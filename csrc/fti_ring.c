@@ -235,13 +235,17 @@ static void ring_unmap(struct ring *r)
     r->h = NULL;
 }
 
-/* Second side to detach removes the file; so does a side whose peer died or never came
- * (reported by `peer`: 0 gone). */
-static void ring_detach(struct ring *r, int peer)
+/* Leaves the ring and unmaps it. The second side to leave removes the file; so does a side whose
+ * peer (given by its pid and start time slots) died. A peer that never attached counts as alive:
+ * a reader may still come to drain the ring. */
+static void ring_leave(struct ring *r, _Atomic uint32_t *peer_pid, _Atomic uint64_t *peer_start)
 {
+    int peer = peer_alive(atomic_load_explicit(peer_pid, memory_order_acquire),
+                          atomic_load_explicit(peer_start, memory_order_relaxed));
     uint32_t before = atomic_fetch_add_explicit(&r->h->detached, 1, memory_order_acq_rel);
     if (before >= 1 || peer == 0)
         unlink(r->path);
+    ring_unmap(r);
 }
 
 /* ------------------------------------------------------------------ layout */
@@ -511,11 +515,7 @@ void fti_writer_free(fti_writer *w)
     if (!w)
         return;
     fti_writer_close(w);
-    struct shm *h = w->r.h;
-    int peer = peer_alive(atomic_load_explicit(&h->reader_pid, memory_order_acquire),
-                          atomic_load_explicit(&h->reader_start, memory_order_relaxed));
-    ring_detach(&w->r, peer == -1 ? 1 : peer);
-    ring_unmap(&w->r);
+    ring_leave(&w->r, &w->r.h->reader_pid, &w->r.h->reader_start);
     free(w);
 }
 
@@ -805,11 +805,7 @@ void fti_reader_free(fti_reader *rd)
     if (!rd)
         return;
     fti_reader_close(rd);
-    struct shm *h = rd->r.h;
-    int peer = peer_alive(atomic_load_explicit(&h->writer_pid, memory_order_relaxed),
-                          atomic_load_explicit(&h->writer_start, memory_order_relaxed));
-    ring_detach(&rd->r, peer);
-    ring_unmap(&rd->r);
+    ring_leave(&rd->r, &rd->r.h->writer_pid, &rd->r.h->writer_start);
     free(rd);
 }
 
