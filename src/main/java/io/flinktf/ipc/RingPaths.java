@@ -12,8 +12,15 @@ import java.nio.file.attribute.PosixFilePermissions;
 public final class RingPaths {
     private RingPaths() {}
 
-    /** {@code /dev/shm/flinktf-<uid>}: the default base directory (as the Python side's). */
+    /**
+     * The default base directory, as the Python side's {@code default_ring_dir()}: {@code
+     * $FLINKTF_IPC_DIR} if set, else {@code /dev/shm/flinktf-<uid>}.
+     */
     public static Path defaultDirectory() {
+        String env = System.getenv("FLINKTF_IPC_DIR");
+        if (env != null && !env.isEmpty()) {
+            return Paths.get(env);
+        }
         return Paths.get("/dev/shm", "flinktf-" + currentUid());
     }
 
@@ -44,8 +51,9 @@ public final class RingPaths {
     }
 
     /**
-     * Creates {@code dir} with mode 0700 if missing; refuses a symlink or a directory owned by
-     * someone else (another user could then swap ring files under us).
+     * Creates {@code dir} with mode 0700 if missing; refuses a symlink, a directory owned by
+     * someone else or one open to group/others (another user could then swap ring files under us).
+     * The same rule as the Python side's.
      */
     static void ensureDirectory(Path dir) throws IOException {
         if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
@@ -65,6 +73,11 @@ public final class RingPaths {
         if (owner != currentUid()) {
             throw new IOException("ring directory " + dir + " belongs to uid " + owner + ", not to us ("
                     + currentUid() + ")");
+        }
+        int mode = (Integer) Files.getAttribute(dir, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        if ((mode & 077) != 0) {
+            throw new IOException("ring directory " + dir + " must have mode 0700, has "
+                    + Integer.toOctalString(mode & 0777));
         }
     }
 }
