@@ -1,0 +1,151 @@
+"""The TensorFlow worker process: ``python -m flinktf_ipc.worker`` runs the user's entry function.
+
+The JVM side starts it with ``FLINKTF_WORKER_CONTEXT`` naming a JSON context file (format in
+docs/FORMAT.md). The worker writes its own heartbeat file, watches the writer's, and calls
+``main(context)`` of the user's module::
+
+    def main(context):
+        ds = context.dataset(features=["x"], label="y", batch_size=256)
+        ...
+
+Exit status: 0 when the entry returned, 1 when it raised (traceback on stderr), 3 when the
+writer side was lost (its process gone or its heartbeat stale): the worker never waits forever.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import heartbeat as hbm
+from .errors import PeerLost
+from .ring import RingReader
+
+CONTEXT_ENV = "FLINKTF_WORKER_CONTEXT"
+CONTEXT_VERSION = 1
+EXIT_FAILED = 1
+EXIT_PEER_LOST = 3
+
+
+@dataclass
+class WorkerContext:
+    """What the job tells its worker: rings, identity, heartbeat files, properties."""
+
+    entry: str
+    rings: list[str]
+    role: str = "worker"
+    index: int = 0
+    attempt: int = 0
+    heartbeat: str | None = None
+    peer_heartbeat: str | None = None
+    heartbeat_interval: float = hbm.DEFAULT_INTERVAL
+    heartbeat_timeout: float = hbm.DEFAULT_TIMEOUT
+    checkpoint_dir: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    _heartbeat: hbm.HeartbeatWriter | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, path: str) -> WorkerContext:
+        with open(path, encoding="utf-8") as f:
+            data: dict[str, Any] = json.load(f)
+        version = data.pop("version", None)
+        if version != CONTEXT_VERSION:
+            raise ValueError(f"{path}: worker context version {version}, this library reads {CONTEXT_VERSION}")
+        known = {k for k in cls.__dataclass_fields__ if not k.startswith("_")}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown worker context keys {sorted(unknown)}")
+        return cls(**data)
+
+    def dataset(self, **kwargs: Any) -> Any:
+        """A ``tf.data.Dataset`` over this worker's rings (see :func:`flinktf_ipc.tf.ring_dataset`)."""
+        from .tf import ring_dataset
+
+        return ring_dataset(self.rings, **kwargs)
+
+    def reader(self, timeout: float | None = 60.0) -> RingReader:
+        """The raw reader of this worker's (single) ring."""
+        if len(self.rings) != 1:
+            raise ValueError(f"reader() needs exactly one ring, this worker has {len(self.rings)}")
+        return RingReader.open(self.rings[0], timeout=timeout)
+
+    def progress(self, counts: Mapping[str, int]) -> None:
+        """Reports progress counters in this worker's heartbeat."""
+        if self._heartbeat is not None:
+            self._heartbeat.progress(counts)
+
+
+def load_entry(entry: str) -> Callable[[WorkerContext], Any]:
+    """``package.module:function`` or ``/path/to/file.py:function`` (function defaults to main)."""
+    target, _, name = entry.partition(":")
+    name = name or "main"
+    if target.endswith(".py"):
+        spec = importlib.util.spec_from_file_location("flinktf_user_entry", target)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {target}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ImportError(f"{entry}: {target} has no function {name}")
+    return fn  # type: ignore[no-any-return]
+
+
+def _watch_writer(ctx: WorkerContext, hb: hbm.HeartbeatWriter, stop: threading.Event) -> None:
+    """Ends the process when the writer side is lost, so the worker never waits forever."""
+    assert ctx.peer_heartbeat is not None
+    while not stop.wait(ctx.heartbeat_interval):
+        verdict, peer = hbm.check(ctx.peer_heartbeat, ctx.heartbeat_timeout)
+        if verdict in (hbm.Liveness.EXITED, hbm.Liveness.STALE):
+            age = f"{peer.age():.1f} s" if peer else "?"
+            msg = (f"{PeerLost.__name__}: the writer side ({ctx.peer_heartbeat}) is {verdict.value}: "
+                   f"pid {peer.pid if peer else '?'}, heartbeat age {age}")
+            print(msg, file=sys.stderr, flush=True)
+            hb.stop(hbm.State.FAILED, msg)
+            os._exit(EXIT_PEER_LOST)
+
+
+def run(ctx: WorkerContext) -> int:
+    """Runs the entry under heartbeats; returns the exit status."""
+    hb = hbm.HeartbeatWriter(ctx.heartbeat, ctx.role, ctx.heartbeat_interval) if ctx.heartbeat else None
+    ctx._heartbeat = hb
+    stop = threading.Event()
+    if hb is not None:
+        hb.start()
+        if ctx.peer_heartbeat:
+            threading.Thread(target=_watch_writer, args=(ctx, hb, stop), name="writer-watch", daemon=True).start()
+    try:
+        load_entry(ctx.entry)(ctx)
+    except BaseException as e:  # noqa: BLE001 - every failure is reported, then the process exits
+        traceback.print_exc()
+        stop.set()
+        if hb is not None:
+            hb.stop(hbm.State.FAILED, f"{type(e).__name__}: {e}")
+        return EXIT_PEER_LOST if isinstance(e, PeerLost) else EXIT_FAILED
+    stop.set()
+    if hb is not None:
+        hb.stop(hbm.State.FINISHED)
+    return 0
+
+
+def main() -> int:
+    path = os.environ.get(CONTEXT_ENV)
+    if not path:
+        print(f"flinktf_ipc.worker: {CONTEXT_ENV} is not set (the JVM side sets it)", file=sys.stderr)
+        return 2
+    return run(WorkerContext.load(path))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
