@@ -279,6 +279,26 @@ class RingWriterTest {
     }
 
     @Test
+    void aKilledButUnreapedReaderCountsAsGone() throws Exception {
+        Process proc = new ProcessBuilder("sleep", "30").start();
+        long start = ProcessInfo.startTime(proc.pid());
+        assertTrue(ProcessInfo.isAlive(proc.pid(), start));
+        // A grandchild killed by a parent that does not reap it (the JVM would reap its own child).
+        Process sh = new ProcessBuilder("python3", "-c", "import os, time\n"
+                + "pid = os.fork()\n"
+                + "if pid == 0:\n    time.sleep(30)\n    os._exit(0)\n"
+                + "print(pid, flush=True)\nos.kill(pid, 9)\ntime.sleep(3)\n").start();
+        long zpid = Long.parseLong(new java.io.BufferedReader(new java.io.InputStreamReader(
+                sh.getInputStream(), java.nio.charset.StandardCharsets.US_ASCII)).readLine().trim());
+        sleep(300);
+        assertTrue(sh.isAlive(), "the zombie's parent still runs");
+        assertTrue(Files.exists(Path.of("/proc/" + zpid)), "the zombie still has its /proc entry");
+        assertEquals(0, ProcessInfo.startTime(zpid), "zombie " + zpid + " is not alive");
+        sh.waitFor();
+        proc.destroyForcibly().waitFor();
+    }
+
+    @Test
     void interruptEndsTheWait() throws Exception {
         try (RingWriter w = RingWriter.create(tmp.resolve("intr.ring"), 4096, 8)) {
             Thread me = Thread.currentThread();

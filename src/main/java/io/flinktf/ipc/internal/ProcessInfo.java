@@ -12,8 +12,10 @@ public final class ProcessInfo {
 
     /**
      * Start time of {@code pid} in clock ticks since boot (field 22 of /proc/PID/stat), or 0 when
-     * the process does not exist. The command name (field 2) may contain spaces and parentheses,
-     * so the fields are counted after the last ')'.
+     * the process does not exist or has exited: a zombie (state Z or X, killed but not yet reaped by
+     * its parent) keeps its /proc entry and start time, yet will never read the ring again. The
+     * command name (field 2) may contain spaces and parentheses, so the fields are counted after
+     * the last ')'.
      */
     public static long startTime(long pid) {
         if (pid <= 0) {
@@ -44,7 +46,7 @@ public final class ProcessInfo {
         }
         // After ')' come field 3 (state), 4, ...; field 22 is the 20th token.
         String[] tok = s.substring(close + 1).trim().split("\\s+");
-        if (tok.length < 20) {
+        if (tok.length < 20 || tok[0].equals("Z") || tok[0].equals("X")) {
             return 0;
         }
         try {
