@@ -1,21 +1,194 @@
-"""The ``flinktf-ipc`` command."""
+"""The ``flinktf-ipc`` command: inspect rings, check the machine, run the demo and benchmarks."""
 
 from __future__ import annotations
 
 import argparse
+import glob
+import os
+import shutil
+import subprocess
 import sys
+import time
+from pathlib import Path
+
+from . import heartbeat as hbm
+from .errors import RingError
+from .ring import RingWriter, RingReader, default_ring_dir, ring_stat
+
+
+# ---- stat ----------------------------------------------------------------------------------
+
+
+def _human(n: float) -> str:
+    for unit in ("", "K", "M", "G", "T"):
+        if abs(n) < 1000:
+            return f"{n:.3g}{unit}"
+        n /= 1000
+    return f"{n:.3g}P"
+
+
+_ALIVE = {1: "alive", 0: "GONE", -1: "-"}
+
+
+def _heartbeats(ring: str) -> str:
+    base = ring[: -len(".ring")] if ring.endswith(".ring") else ring
+    parts = []
+    for path in sorted(glob.glob(glob.escape(base) + ".*.hb")):
+        role = path[len(base) + 1: -len(".hb")]
+        verdict, hb = hbm.check(path)
+        parts.append(f"{role} {verdict.value}" + (f" {hb.age():.1f}s" if hb else ""))
+    return ", ".join(parts) or "no heartbeats"
+
+
+def stat_rings(directory: str, previous: dict[str, tuple[float, object]] | None = None) -> list[str]:
+    """One block of lines per ring under ``directory``; rates against ``previous`` samples."""
+    lines = []
+    paths = sorted(p for p in glob.glob(os.path.join(glob.escape(directory), "*"))
+                   if os.path.isfile(p) and not p.endswith(".hb") and ".tmp-" not in p)
+    for path in paths:
+        try:
+            st = ring_stat(path)
+        except (RingError, OSError) as e:
+            lines.append(f"{os.path.basename(path)}: not a readable ring ({e})")
+            continue
+        now = time.monotonic()
+        rate = ""
+        if previous is not None:
+            if path in previous:
+                t0, st0 = previous[path]
+                dt = max(now - t0, 1e-9)
+                rate = (f"  {_human((st.records_in - st0.records_in) / dt)} rec/s"  # type: ignore[attr-defined]
+                        f"  {_human((st.bytes_in - st0.bytes_in) / dt)}B/s")  # type: ignore[attr-defined]
+            previous[path] = (now, st)
+        lines.append(
+            f"{os.path.basename(path)}  v{st.version[0]}.{st.version[1]}  {_human(st.capacity)}B  "
+            f"fill {st.fill:6.1%}{rate}\n"
+            f"  writer pid {st.writer_pid} {_ALIVE[st.writer_alive]}{' closed' if st.writer_closed else ''}"
+            f"  reader pid {st.reader_pid or '-'} {_ALIVE[st.reader_alive]}"
+            f"{' closed' if st.reader_closed else ''}  heartbeats: {_heartbeats(path)}\n"
+            f"  in {_human(st.records_in)} rec {_human(st.bytes_in)}B  out {_human(st.records_out)} rec "
+            f"{_human(st.bytes_out)}B  blocked full {st.full_wait_ns / 1e9:.2f}s ({st.full_waits}x)"
+            f"  waited empty {st.empty_wait_ns / 1e9:.2f}s ({st.empty_waits}x)")
+    return lines or [f"no rings in {directory}"]
+
+
+def cmd_stat(args: argparse.Namespace) -> int:
+    directory = args.dir or default_ring_dir()
+    if not os.path.isdir(directory):
+        print(f"{directory}: no such directory", file=sys.stderr)
+        return 1
+    previous: dict[str, tuple[float, object]] = {}
+    while True:
+        out = "\n".join(stat_rings(directory, previous))
+        if not args.watch:
+            print(out)
+            return 0
+        print("\033[2J\033[H" + time.strftime("%H:%M:%S ") + directory + "\n" + out, flush=True)
+        try:
+            time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0
+
+
+# ---- doctor --------------------------------------------------------------------------------
+
+
+def _check_java() -> tuple[bool, str]:
+    java = shutil.which("java")
+    if not java:
+        return False, "no `java` on PATH: install Java 17 (apt-get install openjdk-17-jdk-headless)"
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    first = out.splitlines()[0] if out else "?"
+    try:
+        major = int(first.split('"')[1].split(".")[0])
+    except (IndexError, ValueError):
+        return False, f"cannot read the Java version from {first!r}"
+    if major < 11:
+        return False, f"{first}: Flink 2.3 needs Java 11 or newer (17 recommended)"
+    return True, first
+
+
+def _check_import(module: str, want: str, extra: str) -> tuple[bool, str]:
+    try:
+        mod = __import__(module)
+    except Exception as e:  # noqa: BLE001 - any import failure is reported as such
+        return False, f"cannot import {module} ({type(e).__name__}: {e}): pip install 'flinktf-ipc[{extra}]'"
+    version = getattr(mod, "__version__", None)
+    if version is None:
+        from importlib.metadata import version as dist_version
+
+        version = dist_version(want.split("==")[0])
+    ok = version == want.split("==")[1]
+    return ok, f"{module} {version}" + ("" if ok else f": this release is tested with {want}")
+
+
+def _check_jar() -> tuple[bool, str]:
+    jar = Path(__file__).resolve().parent / "jars" / "flinktf-ipc.jar"
+    if jar.is_file():
+        return True, str(jar)
+    return False, f"{jar} missing: reinstall with a JDK present (make install)"
+
+
+def _check_shm() -> tuple[bool, str]:
+    try:
+        directory = default_ring_dir()
+    except (RingError, OSError) as e:
+        return False, f"{e}: fix the directory's owner and mode (chmod 700) or set FLINKTF_IPC_DIR"
+    free = shutil.disk_usage(directory).free
+    if free < 256 << 20:
+        return False, f"{directory}: only {_human(free)}B free; rings need their capacity in /dev/shm"
+    path = os.path.join(directory, f"doctor-{os.getpid()}")
+    try:
+        with RingWriter.create(path, capacity=1 << 16) as w, RingReader.open(path, timeout=1) as r:
+            w.write(b"ping")
+            if bytes(r.read(timeout=1) or b"") != b"ping":
+                return False, "a ring round trip returned the wrong bytes"
+    except (RingError, OSError) as e:
+        return False, f"cannot create and map a ring in {directory}: {e}"
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    return True, f"{directory}: writable, {_human(free)}B free, ring round trip ok"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not a finding
+    checks = [
+        ("java", _check_java),
+        ("flink", lambda: _check_import("pyflink", "apache-flink==2.3.0", "flink")),
+        ("tensorflow", lambda: _check_import("tensorflow", "tensorflow-cpu==2.20.0", "tf")),
+        ("connector jar", _check_jar),
+        ("/dev/shm", _check_shm),
+    ]
+    failed = 0
+    for name, fn in checks:
+        ok, detail = fn()
+        failed += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name:14} {detail}")
+    print("all checks passed" if not failed else f"{failed} check(s) failed")
+    return 1 if failed else 0
+
+
+# ---- main ----------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flinktf-ipc", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("demo", help="run the demonstration job", add_help=False)
+    p = sub.add_parser("stat", help="every ring under DIR: peers, heartbeats, fill, rates, waits")
+    p.add_argument("dir", nargs="?", help="ring directory (default: /dev/shm/flinktf-<uid>)")
+    p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    p.add_argument("--interval", type=float, default=1.0)
+    sub.add_parser("doctor", help="check Java, Flink, TensorFlow, the jar and /dev/shm")
+    sub.add_parser("demo", help="run the demonstration job (options: flinktf-ipc demo --help)", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "demo":
         from .demo import main as demo_main
 
         return demo_main(rest)
-    return 2
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return {"stat": cmd_stat, "doctor": cmd_doctor}[args.cmd](args)
 
 
 if __name__ == "__main__":
