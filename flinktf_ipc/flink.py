@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 # This module needs apache-flink (the package's "flink" extra).
 from pyflink.datastream import StreamExecutionEnvironment
@@ -54,10 +54,10 @@ def default_log_dir() -> str:
     return str(d)
 
 
-def configure(env: Optional[StreamExecutionEnvironment] = None, *,
-              restart_attempts: Optional[int] = None,
+def configure(env: StreamExecutionEnvironment | None = None, *,
+              restart_attempts: int | None = None,
               restart_delay_ms: int = 1000,
-              log_dir: Optional[str] = None) -> StreamExecutionEnvironment:
+              log_dir: str | None = None) -> StreamExecutionEnvironment:
     """Registers the connector jar with ``env`` and applies the job defaults users need.
 
     - ``FLINK_LOG_DIR`` is set (to ``log_dir`` or :func:`default_log_dir`) if unset, so PyFlink does
@@ -101,7 +101,7 @@ def _default_ring_dir() -> str:
     return default_ring_dir()
 
 
-def ring_paths(base_dir: Optional[str | os.PathLike[str]], name: str, parallelism: int) -> list[str]:
+def ring_paths(base_dir: str | os.PathLike[str] | None, name: str, parallelism: int) -> list[str]:
     """The ring files a :class:`RingSink` named ``name`` writes, one per subtask:
     ``<base_dir>/<name>-<i>.ring`` for i in 0..parallelism-1 (``base_dir`` None: the default ring
     directory, as the sink uses)."""

@@ -142,3 +142,26 @@ def test_killed_reader_fails_the_job_with_an_ioexception_and_no_hang(
     assert "RingSink 'victim' subtask 0" in text, text[-3000:]
     assert f"reader process {reader.pid} is gone" in text, text[-3000:]
     assert "victim-0.ring" in text
+
+
+@pytest.mark.timeout(120)
+def test_builder_reports_bad_arguments_as_value_errors(env_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env_factory(1)  # registers the jar with the gateway's class loader
+    with pytest.raises(ValueError, match="power of two"):
+        flink.RingSink.builder().capacity(3000)
+    with pytest.raises(ValueError, match="align must be 8 or 64"):
+        flink.RingSink.builder().align(16)
+    with pytest.raises(ValueError, match="ring name"):
+        flink.RingSink.builder().name("../escape")
+    with pytest.raises(ValueError, match="absolute"):
+        flink.RingSink.builder().base_dir("relative")
+    with pytest.raises(ValueError, match="unknown encoder 'json'"):
+        flink.RingSink.builder().encoder("json")
+    with pytest.raises(ValueError, match="write_timeout must be positive"):
+        flink.RingSink.builder().write_timeout(0)
+    with pytest.raises(ValueError, match="setName"):
+        flink.RingSink.builder().encoder("bytes").build()
+    with pytest.raises(ValueError, match="parallelism"):
+        flink.ring_paths(tmp_path, "x", 0)
+    sink = flink.RingSink.builder().base_dir(tmp_path).name("ok").encoder("bytes").build()
+    assert sink.ring_path(1) == str(tmp_path / "ok-1.ring")
