@@ -379,6 +379,12 @@ def _scalar_to_numpy(arr: pa.Array, name: str, default: Any, ring: str) -> np.nd
     return arr.to_numpy(zero_copy_only=False)
 
 
+def _fsl_values(arr: pa.FixedSizeListArray) -> pa.Array:
+    """The child values of every row, null rows included (flatten() would skip those)."""
+    size = arr.type.list_size
+    return arr.values.slice(arr.offset * size, len(arr) * size)
+
+
 def _fixed_to_numpy(arr: pa.Array, name: str, default: Any, ring: str) -> np.ndarray:
     """A (possibly nested) fixed-size list column as (n, *shape), a view when there are no nulls."""
     shape = _dense_kind(name, arr.type).shape
@@ -386,12 +392,12 @@ def _fixed_to_numpy(arr: pa.Array, name: str, default: Any, ring: str) -> np.nda
     row_nulls = storage.null_count
     if row_nulls and default is _NO_DEFAULT:
         raise _null_error(ring, name, row_nulls)
-    flat = storage.flatten()
+    flat = _fsl_values(storage)
     while pa.types.is_fixed_size_list(flat.type):
         if flat.null_count:
             raise ValueError(f"{ring or '<ring>'}: column {name!r}: nulls inside a nested fixed-size list "
                              "are not supported")
-        flat = flat.flatten()
+        flat = _fsl_values(flat)
     values = _scalar_to_numpy(flat, name, default, ring).reshape((len(storage), *shape))
     if row_nulls:
         values = values.copy()
