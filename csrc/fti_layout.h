@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FTI_MAGIC UINT64_C(0x31474E4952544946) /* "FTIRING1" read as little-endian bytes */
+#define FTI_MAGIC UINT64_C(0x31474E4952495446) /* the bytes "FTIRING1" read as a little-endian u64 */
 #define FTI_VERSION_MAJOR 1u
 #define FTI_VERSION_MINOR 0u
 #define FTI_VERSION ((FTI_VERSION_MAJOR << 16) | FTI_VERSION_MINOR)
@@ -46,7 +46,7 @@ struct fti_header {
     /* --- writer line: only the writer stores here --- */
     uint64_t write_pos;      /* 128  producer position, store-release after the frames it covers */
     uint32_t writer_pid;     /* 136 */
-    uint32_t writer_closed;  /* 140  1 after the writer's last publication */
+    uint32_t writer_closed;  /* 140  1: end of stream after the last publication; 2: aborted */
     uint64_t writer_start;   /* 144  writer process start time, clock ticks since boot */
     uint64_t records_in;     /* 152 */
     uint64_t bytes_in;       /* 160  payload bytes written */

@@ -158,9 +158,12 @@ uint64_t fti_process_start_time(uint32_t pid)
     buf[n] = 0;
     /* The command name (field 2) may hold spaces and ')': fields resume after the last ')'. */
     char *p = strrchr(buf, ')');
-    if (!p)
+    if (!p || p[1] != ' ')
         return 0;
     p++;
+    /* A zombie (killed, not yet reaped) keeps its /proc entry, but it will never read or write. */
+    if (p[1] == 'Z' || p[1] == 'X')
+        return 0;
     for (int field = 3; field < 22 && p; field++) /* p is at the space before field 3 */
         p = strchr(p + 1, ' ');
     return p ? strtoull(p + 1, NULL, 10) : 0;
@@ -499,16 +502,19 @@ int fti_writer_flush(fti_writer *w, int64_t timeout_ns)
     return rc;
 }
 
-void fti_writer_close(fti_writer *w)
+static void writer_end(fti_writer *w, uint32_t how)
 {
     if (w->closed)
         return;
     fti_writer_publish(w);
     w->closed = 1;
     /* pairs with the acquire load of writer_closed in the reader: write_pos is final */
-    atomic_store_explicit(&w->r.h->writer_closed, 1, memory_order_release);
+    atomic_store_explicit(&w->r.h->writer_closed, how, memory_order_release);
     ring_doorbell(&w->r.h->reader_sleeping);
 }
+
+void fti_writer_close(fti_writer *w) { writer_end(w, 1); }
+void fti_writer_abort(fti_writer *w) { writer_end(w, 2); }
 
 void fti_writer_free(fti_writer *w)
 {
@@ -722,12 +728,18 @@ int fti_reader_next(fti_reader *rd, uint32_t max, fti_batch *b, uint32_t *offset
                 return rc;
             if (rd->cursor == rd->cached_write) {
                 b->end_pos = rd->cursor; /* writer closed and everything handed out */
+                if (atomic_load_explicit(&h->writer_closed, memory_order_relaxed) == 2) {
+                    set_err(r, "the writer aborted the stream: it is incomplete");
+                    return -ECONNABORTED;
+                }
                 return 0;
             }
         }
         uint64_t first = rd->cursor & r->mask, end = rd->cursor;
         uint32_t n = 0, same = 1;
-        while (n < max && end < rd->cached_write) {
+        /* A batch covers at most half the data area: a reader that holds one batch while it
+         * waits for the next leaves the writer room for any record (max_record is capacity/4). */
+        while (n < max && end < rd->cached_write && end - rd->cursor < r->cap / 2) {
             uint64_t idx = end & r->mask;
             if (idx < first)
                 break; /* the previous frame ended exactly at the end of the data area */

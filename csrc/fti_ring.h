@@ -12,6 +12,7 @@
  *   -EPROTO     the shared memory is corrupt (a message says where)
  *   -EPROTONOSUPPORT  the file's major layout version is not this library's
  *   -EBUSY      the ring already has a reader
+ *   -ECONNABORTED  the writer aborted the stream (after the reader drained what was published)
  * Timeouts are in nanoseconds: < 0 waits without limit, 0 never waits.
  * Handles are not thread-safe; one thread uses a handle at a time.
  */
@@ -88,6 +89,10 @@ FTI_MUST_USE int fti_writer_flush(fti_writer *w, int64_t timeout_ns);
 /* Publishes what is pending and marks end of stream. The handle stays valid for stats. */
 void fti_writer_close(fti_writer *w);
 
+/* Publishes what is pending and marks the stream aborted: the reader drains, then gets
+ * -ECONNABORTED instead of end of stream. */
+void fti_writer_abort(fti_writer *w);
+
 /* Unmaps and frees; removes the file when the reader has detached too. */
 void fti_writer_free(fti_writer *w);
 
@@ -101,7 +106,7 @@ const char *fti_writer_error(const fti_writer *w); /* message of the last failur
 FTI_MUST_USE int fti_reader_open(const char *path, fti_reader **out, char *err, size_t errlen);
 
 /* Hands out up to `max` records that follow the previously handed-out ones, contiguous in memory
- * (a batch stops at the wrap). offsets[i]/lens[i] locate record i from batch->base. The bytes stay
+ * (a batch stops at the wrap and covers at most capacity/2 bytes). offsets[i]/lens[i] locate record i from batch->base. The bytes stay
  * valid and unchanged until released. batch->count == 0 means end of stream. */
 FTI_MUST_USE int fti_reader_next(fti_reader *r, uint32_t max, fti_batch *batch, uint32_t *offsets,
                                  uint32_t *lens, int64_t timeout_ns);

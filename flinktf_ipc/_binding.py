@@ -27,6 +27,7 @@ _EXCEPTIONS: dict[int, type[Exception]] = {
     errno.EAGAIN: RingTimeout,
     errno.EPIPE: RingClosed,
     errno.EOWNERDEAD: PeerLost,
+    errno.ECONNABORTED: PeerLost,
     errno.EPROTO: RingCorrupt,
     errno.EPROTONOSUPPORT: RingCorrupt,
     errno.EMSGSIZE: RecordTooLarge,
@@ -99,6 +100,10 @@ def writer_flush(w: Handle, timeout_ns: int) -> int:
 
 def writer_close(w: Handle) -> None:
     lib.fti_writer_close(w)
+
+
+def writer_abort(w: Handle) -> None:
+    lib.fti_writer_abort(w)
 
 
 def writer_free(w: Handle) -> None:

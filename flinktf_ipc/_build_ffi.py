@@ -46,6 +46,7 @@ int64_t fti_writer_writev(fti_writer *w, const void *const *data, const uint32_t
                           uint64_t n, int64_t timeout_ns);
 int fti_writer_flush(fti_writer *w, int64_t timeout_ns);
 void fti_writer_close(fti_writer *w);
+void fti_writer_abort(fti_writer *w);
 void fti_writer_free(fti_writer *w);
 uint32_t fti_writer_max_record(const fti_writer *w);
 const char *fti_writer_error(const fti_writer *w);

@@ -162,11 +162,20 @@ class RingWriter:
             B.writer_free(self._h)
             self._h = None
 
+    def abort(self) -> None:
+        """Ends the stream as incomplete: the reader drains what remains, then gets PeerLost."""
+        if self._h is not None:
+            B.writer_abort(self._h)
+            self.close()
+
     def __enter__(self) -> RingWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort()  # a writer that failed half-way must not look like a complete stream
 
     def __del__(self) -> None:
         self.close()
@@ -307,16 +316,24 @@ class RingReader:
         return batch[0] if len(batch) else None
 
     def iter_batches(self, max_records: int = 1024, timeout: float | None = None) -> Iterator[Batch]:
-        """Batches until end of stream."""
+        """Batches until end of stream.
+
+        A batch covers at most half the ring, so holding the previous batch while the next is
+        read never starves the writer; holding more than that can.
+        """
         while True:
             batch = self.read_batch(max_records, timeout)
             if not len(batch):
                 return
             yield batch
+            del batch  # our own reference must not pin the space while we wait for the next
 
     def __iter__(self) -> Iterator[memoryview]:
+        """Records until end of stream (the caller may hold the last one while we read on)."""
         for batch in self.iter_batches():
-            yield from batch
+            records = iter(batch)
+            del batch
+            yield from records
 
     def _lease_done(self, entry: list[Any]) -> None:
         # Called when the last view of a batch is gone (any thread). Space goes back in order:

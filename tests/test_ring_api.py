@@ -225,3 +225,32 @@ def test_errno_mapping_is_complete():
                       (errno.EMSGSIZE, RecordTooLarge), (errno.ENOSPC, OSError)]:
         with pytest.raises(exc, match="some/path"):
             _binding.raise_for(-code, "some/path")
+
+
+def test_file_starts_with_the_magic_bytes(ring_path):
+    with RingWriter.create(ring_path, capacity=4096):
+        with open(ring_path, "rb") as f:
+            assert f.read(8) == b"FTIRING1"
+
+
+def test_aborted_writer_is_not_end_of_stream(ring_path):
+    w = RingWriter.create(ring_path, capacity=1 << 16)
+    r = RingReader.open(ring_path)
+    w.write_many([b"1", b"2"])
+    w.abort()
+    assert [bytes(x) for x in r.read_batch(10, timeout=1)] == [b"1", b"2"]  # what was published
+    with pytest.raises(PeerLost, match="aborted"):
+        r.read(timeout=1)
+    r.close()
+
+
+def test_writer_leaving_with_an_exception_aborts(ring_path):
+    r = None
+    with pytest.raises(RuntimeError), RingWriter.create(ring_path, capacity=1 << 16) as w:
+        r = RingReader.open(ring_path)
+        w.write(b"partial")
+        raise RuntimeError("job failed")
+    assert bytes(r.read(timeout=1)) == b"partial"
+    with pytest.raises(PeerLost, match="aborted"):
+        r.read(timeout=1)
+    r.close()

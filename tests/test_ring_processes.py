@@ -70,3 +70,16 @@ def test_held_array_never_changes_while_writer_runs(ring_path, peer):
         assert seen == n
     writer.wait(timeout=30)
     assert writer.returncode == 0, writer.stderr.read()
+
+
+@pytest.mark.timeout(120)
+def test_iterating_records_on_a_small_ring_never_starves_the_writer(ring_path, peer):
+    # 300 records of 1 KiB through a 64 KiB ring, read one record at a time while holding the last
+    writer = peer("write-pattern", ring_path, 300, 1024)
+    with RingReader.open(ring_path, timeout=10) as r:
+        held = None
+        for i, rec in enumerate(r):
+            assert bytes(rec) == bytes([i & 0xFF]) * 1024
+            held = rec  # noqa: F841 - the caller keeps a record while the next is read
+        assert i == 299
+    writer.wait(timeout=30)

@@ -311,6 +311,54 @@ static void test_peer_killed(void)
     PASS("SIGKILL of either peer: -EOWNERDEAD");
 }
 
+/* writer_closed = 2: the reader drains, then gets -ECONNABORTED instead of end of stream. */
+static void test_abort_and_batch_bound(void)
+{
+    const char *path = test_path("abort");
+    fti_writer *w = mk_writer(path, 4096, 8);
+    fti_reader *r = mk_reader(path);
+    for (int i = 0; i < 30; i++)
+        write_one(w, 56, (uint64_t)i); /* 64-byte frames: 30 of them fill 1920 bytes */
+    fti_writer_abort(w);
+    fti_batch b;
+    uint32_t off[64], len[64];
+    CHECK_EQ(fti_reader_next(r, 64, &b, off, len, 0), 0);
+    CHECK_EQ(b.count, 30);
+    CHECK_EQ(fti_reader_next(r, 64, &b, off, len, 1000 * MS), -ECONNABORTED);
+    CHECK(strstr(fti_reader_error(r), "aborted") != NULL);
+    fti_writer_free(w);
+    fti_reader_free(r);
+
+    /* a batch never covers more than half the data area */
+    path = test_path("half");
+    w = mk_writer(path, 4096, 8);
+    r = mk_reader(path);
+    for (int i = 0; i < 60; i++)
+        write_one(w, 56, (uint64_t)i);
+    CHECK_EQ(fti_reader_next(r, 64, &b, off, len, 0), 0);
+    CHECK_EQ(b.count, 32); /* 32 x 64 = 2048 = capacity / 2 */
+    fti_writer_free(w);
+    fti_reader_free(r);
+    PASS("abort, batch bound");
+}
+
+/* A killed peer that nobody reaped yet (a zombie) counts as gone. */
+static void test_zombie_is_gone(void)
+{
+    pid_t child = fork();
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    CHECK(fti_process_start_time((uint32_t)child) != 0);
+    kill(child, SIGKILL);
+    for (int i = 0; i < 500 && fti_process_start_time((uint32_t)child) != 0; i++)
+        usleep(10000); /* not reaped yet: the /proc entry stays, in state Z */
+    CHECK_EQ(fti_process_start_time((uint32_t)child), 0);
+    waitpid(child, NULL, 0);
+    PASS("zombie counts as gone");
+}
+
 int main(void)
 {
     test_wrap_placement(8);
@@ -320,6 +368,8 @@ int main(void)
     test_close_and_timeouts();
     test_open_checks();
     test_peer_killed();
+    test_abort_and_batch_bound();
+    test_zombie_is_gone();
     printf("all ring tests passed\n");
     return 0;
 }

@@ -11,7 +11,7 @@ import java.util.Map;
 public final class Layout {
     private Layout() {}
 
-    public static final long MAGIC = 0x31474E4952544946L; // "FTIRING1" as little-endian bytes
+    public static final long MAGIC = 0x31474E4952495446L; // the bytes "FTIRING1" as a little-endian long
     public static final int VERSION_MAJOR = 1;
     public static final int VERSION_MINOR = 0;
     public static final int VERSION = (VERSION_MAJOR << 16) | VERSION_MINOR;
