@@ -1,0 +1,399 @@
+"""``ring_dataset``: rings into an ordinary ``tf.data.Dataset`` of whole batches.
+
+The readers are opened, and each ring's codec header and preamble (the Arrow schema) read, when
+the dataset is built, so ``element_spec`` comes from the data itself and no data record is lost.
+The dataset then reads the rings once, in arrival order, until every one reaches end of stream.
+
+- ``arrow`` streams: Arrow types map to tensors as docs/FORMAT.md says (int8..64, uint8..64,
+  float16/32/64, bool, utf8/binary -> tf.string, fixed_size_list / fixed_shape_tensor -> fixed
+  shape, list -> ``tf.RaggedTensor``). Batches are cut to ``batch_size`` rows whatever the
+  writer's batch size. Nulls follow the policy of :mod:`flinktf_ipc.arrow` (error naming the
+  column, or ``defaults``).
+
+  Zero copy into TensorFlow: a batch inside one ring record is a NumPy view of the ring, and
+  TensorFlow wraps a 64-byte aligned NumPy array without copying it (holding a reference to it);
+  it copies arrays that are not aligned (a batch starting mid-record) or that were concatenated
+  from several records. So a numeric tensor may alias the ring: it never changes, and it holds
+  its ring space until it is freed, like any view (a tensor kept forever stalls the writer once
+  the ring comes round to it). ``copy=True`` copies every batch out of the ring instead.
+- ``example`` streams: ``batch_size`` serialized ``tf.train.Example`` records are parsed at once
+  in the graph with ``tf.io.parse_example``, with the feature spec from the codec header.
+- ``bytes`` (and other codecs): ``decode_fn(records)`` turns a list of ``batch_size`` record
+  memoryviews into NumPy arrays matching ``output_signature``.
+
+Errors of the rings (PeerLost, RingCorrupt, RingTimeout when ``timeout`` is set) end the
+iteration with a TensorFlow error carrying their message. A ring dataset is a stream: it can be
+iterated once.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from .codecs import CodecStream, ExampleDecoder
+from .errors import RingTimeout
+from .ring import RingReader
+
+_END = object()
+
+
+def _ring_paths(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    if isinstance(paths_or_dir, (str, os.PathLike)):
+        p = os.fspath(paths_or_dir)
+        if os.path.isdir(p):
+            found = sorted(os.path.join(p, f) for f in os.listdir(p)
+                           if not f.startswith(".") and os.path.isfile(os.path.join(p, f)))
+        elif glob.has_magic(p):
+            found = sorted(glob.glob(p))
+        else:
+            found = [p]
+        if not found:
+            raise ValueError(f"{p}: no ring files found")
+        return found
+    found = [os.fspath(x) for x in paths_or_dir]
+    if not found:
+        raise ValueError("ring_dataset needs at least one ring path")
+    return found
+
+
+class _Merge:
+    """Items of several streams in arrival order: one thread per ring feeds a bounded queue.
+
+    A ring error is put in the queue and re-raised by the consumer; :meth:`close` stops the
+    threads (they wait in slices of at most 250 ms, so they notice at once).
+    """
+
+    def __init__(self, streams: Sequence[CodecStream], timeout: float | None, depth: int) -> None:
+        self.q: queue.Queue[Any] = queue.Queue(maxsize=depth * len(streams))
+        self.stop = threading.Event()
+        self.timeout = timeout
+        self.threads = [threading.Thread(target=self._run, args=(s,), daemon=True,
+                                         name=f"ring-reader-{i}") for i, s in enumerate(streams)]
+        self.live = len(streams)
+        for t in self.threads:
+            t.start()
+
+    def _put(self, item: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.25)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self, stream: CodecStream) -> None:
+        try:
+            waited = 0.0
+            while not self.stop.is_set():
+                try:
+                    items = stream.read(0.25)
+                except RingTimeout:
+                    waited += 0.25
+                    if self.timeout is not None and waited >= self.timeout:
+                        raise RingTimeout(f"{stream.ring}: no record for {self.timeout} s") from None
+                    continue
+                waited = 0.0
+                if items is None:
+                    break
+                if items:
+                    self._put(items)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            self._put(e)
+        finally:
+            self._put(_END)
+
+    def __iter__(self) -> Iterator[Any]:
+        while self.live:
+            x = self.q.get()
+            if x is _END:
+                self.live -= 1
+            elif isinstance(x, BaseException):
+                raise x
+            else:
+                yield from x
+
+    def close(self) -> None:
+        self.stop.set()
+        while True:
+            try:
+                self.q.get_nowait()
+            except queue.Empty:
+                break
+        for t in self.threads:
+            t.join(timeout=5)
+
+
+def _single(stream: CodecStream, timeout: float | None) -> Iterator[Any]:
+    while (items := stream.read(timeout)) is not None:
+        yield from items
+
+
+# ---- arrow ---------------------------------------------------------------------------------------
+
+
+def _tf_dtype(name: str) -> tf.DType:
+    return tf.string if name == "string" else tf.as_dtype(np.dtype(name))
+
+
+def _concat(parts: list[Any]) -> Any:
+    from .arrow import Ragged
+
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], Ragged):
+        values = np.concatenate([p.values for p in parts])
+        splits = [parts[0].row_splits]
+        base = parts[0].row_splits[-1]
+        for p in parts[1:]:
+            splits.append(p.row_splits[1:] + base)
+            base += p.row_splits[-1]
+        return Ragged(values, np.concatenate(splits))
+    return np.concatenate(parts)
+
+
+class _ArrowPlan:
+    """Which columns, how each maps to tensors, and how the flat components become the element."""
+
+    def __init__(self, schema: Any, features: str | Sequence[str] | None, label: str | None,
+                 defaults: Mapping[str, Any] | None, ring: str) -> None:
+        from .arrow import column_kind
+
+        names = schema.names
+        if features is None:
+            feats = [n for n in names if n != label]
+            single = len(feats) == 1
+        elif isinstance(features, str):
+            feats, single = [features], True
+        else:
+            feats = list(features)
+            single = len(feats) == 1
+        if not feats:
+            raise ValueError(f"{ring}: no feature columns")
+        for n in [*feats, *([label] if label else [])]:
+            if n not in names:
+                raise ValueError(f"{ring}: column {n!r} is not in the stream's schema ({', '.join(names)})")
+        for n in defaults or {}:
+            if n not in names:
+                raise ValueError(f"{ring}: defaults names column {n!r}, which is not in the schema")
+        self.feats, self.single, self.label = feats, single, label
+        self.columns = feats + ([label] if label else [])
+        self.defaults = dict(defaults or {})
+        self.kinds = {n: column_kind(schema.field(n)) for n in self.columns}
+
+    def signature(self, batch_dim: int | None) -> tuple[tf.TensorSpec, ...]:
+        sig = []
+        for n in self.columns:
+            k = self.kinds[n]
+            dt = _tf_dtype(k.dtype)
+            if k.ragged:
+                sig.append(tf.TensorSpec((None, *k.shape[1:]), dt, name=f"{n}_values"))
+                sig.append(tf.TensorSpec((None if batch_dim is None else batch_dim + 1,), tf.int64,
+                                         name=f"{n}_row_splits"))
+            else:
+                sig.append(tf.TensorSpec((batch_dim, *k.shape), dt, name=n))
+        return tuple(sig)
+
+    def assemble(self, *flat: tf.Tensor) -> Any:
+        it = iter(flat)
+        out = {}
+        for n in self.columns:
+            if self.kinds[n].ragged:
+                values = next(it)
+                out[n] = tf.RaggedTensor.from_row_splits(values, next(it), validate=False)
+            else:
+                out[n] = next(it)
+        x = out[self.feats[0]] if self.single else {n: out[n] for n in self.feats}
+        return (x, out[self.label]) if self.label else x
+
+    def components(self, pieces: list[Any], ring: str) -> tuple[np.ndarray, ...]:
+        from .arrow import _NO_DEFAULT, Ragged, column_to_numpy
+
+        flat = []
+        for n in self.columns:
+            d = self.defaults.get(n, _NO_DEFAULT)
+            parts = [column_to_numpy(p.column(n), n, d, ring) for p in pieces]
+            col = _concat(parts)
+            if isinstance(col, Ragged):
+                flat += [col.values, col.row_splits]
+            else:
+                flat.append(col)
+        return tuple(flat)
+
+
+def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop_remainder: bool,
+                   ring: str) -> Iterator[tuple[np.ndarray, ...]]:
+    pending: deque[Any] = deque()
+    count = 0
+    for rb in items:
+        n = rb.num_rows
+        if not n:
+            continue
+        pending.append(rb)
+        count += n
+        while count >= batch_size:
+            pieces, need = [], batch_size
+            while need:
+                head = pending[0]
+                if head.num_rows <= need:
+                    pieces.append(pending.popleft())
+                    need -= head.num_rows
+                else:
+                    pieces.append(head.slice(0, need))
+                    pending[0] = head.slice(need)
+                    need = 0
+            count -= batch_size
+            yield plan.components(pieces, ring)
+            del pieces
+    if count and not drop_remainder:
+        yield plan.components(list(pending), ring)
+
+
+# ---- example -------------------------------------------------------------------------------------
+
+
+def _example_spec(decoder: ExampleDecoder, defaults: Mapping[str, Any] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    for name, f in decoder.features.items():
+        dt = tf.string if f["dtype"] == "string" else tf.as_dtype(f["dtype"])
+        if f.get("shape") is None:
+            spec[name] = tf.io.RaggedFeature(dt, row_splits_dtype=tf.int64)
+        elif defaults and name in defaults:
+            spec[name] = tf.io.FixedLenFeature(f["shape"], dt, default_value=defaults[name])
+        else:
+            spec[name] = tf.io.FixedLenFeature(f["shape"], dt)
+    return spec
+
+
+def _rebatch_records(items: Iterator[Any], batch_size: int, drop_remainder: bool) -> Iterator[list[Any]]:
+    buf: list[Any] = []
+    for r in items:
+        buf.append(r)
+        if len(buf) == batch_size:
+            yield buf
+            buf = []
+    if buf and not drop_remainder:
+        yield buf
+
+
+# ---- the dataset ---------------------------------------------------------------------------------
+
+
+def ring_dataset(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                 features: str | Sequence[str] | None = None, label: str | None = None,
+                 batch_size: int = 256, codec: str | None = None, *, drop_remainder: bool = False,
+                 defaults: Mapping[str, Any] | None = None,
+                 decode_fn: Callable[[list[memoryview]], Any] | None = None,
+                 output_signature: Any = None, open_timeout: float | None = 30.0,
+                 timeout: float | None = None, queue_depth: int = 4, copy: bool = False) -> tf.data.Dataset:
+    """A ``tf.data.Dataset`` of whole batches read from one or several rings.
+
+    ``paths_or_dir``: a ring path, a directory of rings (one per Flink subtask), a glob, or a
+    list of paths. ``features``: a column name (the features are one tensor), a list of names
+    (a dict of tensors; one name gives one tensor), or None (every column but the label).
+    ``label``: a column name; elements are then ``(features, label)``. ``batch_size`` rows per
+    element whatever the writer's batches; the last may be smaller unless ``drop_remainder``.
+    ``codec`` names the codec of raw streams (or checks the header's). ``defaults`` fills nulls
+    per column (arrow) or missing features (example). ``decode_fn`` and ``output_signature``
+    serve the ``bytes`` codec and codecs without a schema. ``open_timeout`` bounds the wait for
+    the rings and their headers; ``timeout`` (None: no limit) the wait for later records.
+    ``copy=True`` copies arrow batches out of the ring, so tensors kept long hold no ring space.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    paths = _ring_paths(paths_or_dir)
+    streams: list[CodecStream] = []
+    try:
+        for p in paths:
+            r = RingReader.open(p, timeout=open_timeout)
+            try:
+                streams.append(CodecStream(r, codec, timeout=open_timeout))
+            except BaseException:
+                r.close()
+                raise
+    except BaseException:
+        for s in streams:
+            s.close()
+        raise
+    first = streams[0]
+    names = {s.name for s in streams}
+    if len(names) > 1:
+        raise ValueError(f"rings carry different codecs: {', '.join(sorted(names))}")
+    state = {"used": False}
+    ring = first.ring if len(streams) == 1 else f"{first.ring} (+{len(streams) - 1} rings)"
+
+    def items() -> Iterator[Any]:
+        if state["used"]:
+            raise ValueError(f"{ring}: a ring dataset is a stream and can be iterated only once")
+        state["used"] = True
+        if len(streams) == 1:
+            try:
+                yield from _single(first, timeout)
+            finally:
+                first.close()
+            return
+        merge = _Merge(streams, timeout, queue_depth)
+        try:
+            yield from merge
+        finally:
+            merge.close()
+            for s in streams:
+                s.close()
+
+    batch_dim = batch_size if drop_remainder else None
+    schema = getattr(first.decoder, "schema", None)
+    if schema is not None:
+        for s in streams[1:]:
+            other = getattr(s.decoder, "schema", None)
+            if other is None or not other.equals(schema):
+                raise ValueError(f"{s.ring}: schema {other} differs from {first.ring}'s {schema}")
+        plan = _ArrowPlan(schema, features, label, defaults, ring)
+
+        def gen_arrow() -> Iterator[tuple[np.ndarray, ...]]:
+            for comps in _rebatch_arrow(items(), plan, batch_size, drop_remainder, ring):
+                yield tuple(np.array(c) for c in comps) if copy else comps
+
+        ds = tf.data.Dataset.from_generator(gen_arrow, output_signature=plan.signature(batch_dim))
+        return ds.map(plan.assemble)
+
+    if isinstance(first.decoder, ExampleDecoder):
+        spec = _example_spec(first.decoder, defaults)
+        wanted = [features] if isinstance(features, str) else (
+            list(features) if features is not None else [n for n in spec if n != label])
+        for n in [*wanted, *([label] if label else [])]:
+            if n not in spec:
+                raise ValueError(f"{ring}: feature {n!r} is not in the example feature spec ({', '.join(spec)})")
+        single = len(wanted) == 1
+
+        def gen_example() -> Iterator[np.ndarray]:
+            for recs in _rebatch_records(items(), batch_size, drop_remainder):
+                yield np.array(recs, dtype=object)
+
+        def parse(serialized: tf.Tensor) -> Any:
+            parsed = tf.io.parse_example(serialized, spec)
+            x = parsed[wanted[0]] if single else {n: parsed[n] for n in wanted}
+            return (x, parsed[label]) if label else x
+
+        ds = tf.data.Dataset.from_generator(gen_example, output_signature=tf.TensorSpec((batch_dim,), tf.string))
+        return ds.map(parse)
+
+    if decode_fn is None or output_signature is None:
+        raise ValueError(f"{ring}: codec {first.name!r} carries no schema: pass decode_fn= and output_signature=")
+    fn = decode_fn
+
+    def gen_bytes() -> Iterator[Any]:
+        for recs in _rebatch_records(items(), batch_size, drop_remainder):
+            yield fn(recs)
+
+    return tf.data.Dataset.from_generator(gen_bytes, output_signature=output_signature)
+
+
+__all__ = ["ring_dataset"]

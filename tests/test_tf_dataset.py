@@ -1,0 +1,272 @@
+"""ring_dataset: rings written by other processes into tf.data, for every codec."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from flinktf_ipc import RingWriter  # noqa: E402
+from flinktf_ipc.arrow import ArrowRingWriter, batch_to_numpy  # noqa: E402
+from flinktf_ipc.codecs import codec_header  # noqa: E402
+from flinktf_ipc.tf import ring_dataset  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import arrow_peer  # noqa: E402
+
+PEER = str(Path(__file__).with_name("arrow_peer.py"))
+
+
+@pytest.fixture
+def peers():
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: object) -> subprocess.Popen:
+        procs.append(subprocess.Popen([sys.executable, PEER, *map(str, args)], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        return procs[-1]
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=10)
+
+
+@pytest.fixture
+def ring_dir(tmp_path):
+    d = Path("/dev/shm") / f"fti-pytest-dir-{os.getpid()}-{tmp_path.name}"
+    d.mkdir(mode=0o700)
+    yield d
+    for f in d.iterdir():
+        f.unlink()
+    d.rmdir()
+
+
+@pytest.mark.timeout(120)
+def test_every_type_through_the_dataset(ring_path, peers):
+    w = peers("types", ring_path, 300, 64)
+    names = [f.name for f in arrow_peer.TYPES_SCHEMA]
+    ds = ring_dataset(ring_path, features=names, batch_size=100)
+    spec = ds.element_spec
+    assert set(spec) == set(names)
+    expect_dtypes = {"i8": tf.int8, "i16": tf.int16, "i32": tf.int32, "i64": tf.int64, "f32": tf.float32,
+                     "f64": tf.float64, "b": tf.bool, "s": tf.string, "bin": tf.string, "v3": tf.float32,
+                     "m22": tf.int64, "t23": tf.float32, "ri": tf.int32, "rs": tf.string}
+    assert {n: spec[n].dtype for n in names} == expect_dtypes
+    assert spec["v3"].shape.as_list() == [None, 3] and spec["m22"].shape.as_list() == [None, 2, 2]
+    assert spec["t23"].shape.as_list() == [None, 2, 3] and spec["i64"].shape.as_list() == [None]
+    assert isinstance(spec["ri"], tf.RaggedTensorSpec) and spec["ri"].shape.as_list() == [None, None]
+    got = list(ds)
+    assert [int(b["i64"].shape[0]) for b in got] == [100, 100, 100]
+    exp = arrow_peer.types_batch(0, 300)
+    for n in names:
+        col = tf.concat([b[n] for b in got], axis=0)
+        if isinstance(col, tf.RaggedTensor):
+            want = [[x.encode() if isinstance(x, str) else x for x in row] for row in exp.column(n).to_pylist()]
+            assert col.to_list() == want, n
+        elif col.dtype == tf.string:
+            want = [x.encode() if isinstance(x, str) else x for x in exp.column(n).to_pylist()]
+            assert col.numpy().tolist() == want, n
+        else:
+            np.testing.assert_array_equal(col.numpy(), batch_to_numpy(exp, [n])[n], err_msg=n)
+    assert "日本語テキスト".encode() in tf.concat([b["s"] for b in got], 0).numpy().tolist()
+    assert w.wait(timeout=30) == 0
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("per, batch, drop", [(70, 128, False), (300, 64, False), (64, 64, True), (50, 33, True)])
+def test_rebatching_is_independent_of_the_writer(ring_path, peers, per, batch, drop):
+    n = 1000
+    peers("seq", ring_path, n, per, 1 << 18)
+    ds = ring_dataset(ring_path, features="x", label="y", batch_size=batch, drop_remainder=drop)
+    assert ds.element_spec[0].shape.as_list() == [batch if drop else None, 4]
+    sizes, ys, xs = [], [], []
+    for x, y in ds:  # ends at the end of the stream
+        sizes.append(int(y.shape[0]))
+        ys.append(y.numpy())
+        xs.append(x.numpy())
+    full = n // batch
+    assert sizes == [batch] * full + ([] if drop or n % batch == 0 else [n % batch])
+    np.testing.assert_array_equal(np.concatenate(ys), np.arange(full * batch if drop else n))
+    np.testing.assert_array_equal(np.concatenate(xs).ravel(),
+                                  (np.arange(len(np.concatenate(ys)) * 4) % 1_000_003).astype(np.float32))
+
+
+@pytest.mark.timeout(120)
+def test_two_rings_interleave_without_loss(ring_dir, peers):
+    n = 3000
+    w1 = peers("seq", ring_dir / "subtask-0", n, 40, 1 << 16, 1)
+    w2 = peers("seq", ring_dir / "subtask-1", n, 25, 1 << 16, 2)
+    while len(os.listdir(ring_dir)) < 2:  # a directory is listed when the dataset is built
+        assert w1.poll() is None and w2.poll() is None
+    ds = ring_dataset(ring_dir, features=["x"], label="y", batch_size=64)
+    ys = np.concatenate([y.numpy() for _, y in ds])
+    assert len(ys) == 2 * n
+    one, two = ys[ys < 2 * 10**9] - 10**9, ys[ys >= 2 * 10**9] - 2 * 10**9
+    np.testing.assert_array_equal(one, np.arange(n))  # each ring in order, none lost
+    np.testing.assert_array_equal(two, np.arange(n))
+    assert w1.wait(timeout=30) == 0 and w2.wait(timeout=30) == 0
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("copy", [False, True])
+def test_held_tensors_never_change(ring_path, peers, copy):
+    """Tensors of whole ring records alias the ring (TF wraps 64-aligned NumPy arrays without a
+    copy) and hold its space while they live: hold a sliding window of them while the ring wraps
+    many times, and check each one when it is dropped."""
+    n, per = 64 * 600, 64
+    peers("seq", ring_path, n, per, 1 << 18)  # ~128 batches fit: the ring wraps ~5 times
+    ds = ring_dataset(ring_path, features="x", label="y", batch_size=per, copy=copy)
+    held = []
+    rows = checked = 0
+
+    def check(start, x, y):
+        np.testing.assert_array_equal(y.numpy(), np.arange(start, start + per))
+        np.testing.assert_array_equal(x.numpy(), batch_to_numpy(arrow_peer.seq_batch(start, per))["x"])
+
+    for i, (x, y) in enumerate(ds):
+        if i % 7 == 0:
+            held.append((rows, x, y))
+        if len(held) > 8 and not copy or len(held) > 200:
+            check(*held.pop(0))
+            checked += 1
+        rows += int(y.shape[0])
+    assert rows == n
+    for h in held:
+        check(*h)
+        checked += 1
+    assert checked == len(range(0, 600, 7))
+
+
+@pytest.mark.timeout(60)
+def test_killed_writer_is_an_error_not_a_hang(ring_path, peers):
+    w = peers("die", ring_path)
+    assert w.stdout.readline().strip() == "ready"
+    ds = ring_dataset(ring_path, features="x", label="y", batch_size=4)
+    it = iter(ds)
+    next(it)
+    w.stdin.write("go\n")
+    w.stdin.flush()
+    w.wait(timeout=10)
+    with pytest.raises(tf.errors.OpError, match="PeerLost|peer|gone"):
+        for _ in it:
+            pass
+
+
+@pytest.mark.timeout(60)
+def test_corrupt_record_is_an_error(ring_path, peers):
+    peers("raw", ring_path, "HEADER", "SCHEMA", "11223344556677889900")
+    ds = ring_dataset(ring_path, features="x", label="y")
+    with pytest.raises(tf.errors.OpError, match="RingCorrupt.*not an encapsulated Arrow"):
+        list(ds)
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_writer_among_two_rings_is_an_error(ring_dir, peers):
+    w = peers("die", ring_dir / "a")
+    peers("seq", ring_dir / "b", 100, 10, 1 << 16)
+    assert w.stdout.readline().strip() == "ready"
+    ds = ring_dataset(sorted(str(p) for p in ring_dir.iterdir()), features="x", label="y", batch_size=8)
+    w.stdin.write("go\n")
+    w.stdin.flush()
+    with pytest.raises(tf.errors.OpError, match="PeerLost|peer|gone"):
+        list(ds)
+
+
+@pytest.mark.timeout(60)
+def test_nulls_error_names_the_column_or_take_defaults(ring_path):
+    schema = pa.schema([("x", pa.float32()), ("y", pa.int64())])
+    batch = pa.record_batch([pa.array([1.0, None, 3.0], pa.float32()), pa.array([1, 2, 3])], schema=schema)
+    for defaults in (None, {"x": -1.0}):
+        with ArrowRingWriter.create(ring_path, schema, capacity=1 << 16) as w:
+            w.write_batch(batch)
+        ds = ring_dataset(ring_path, features="x", label="y", defaults=defaults)
+        if defaults is None:
+            with pytest.raises(tf.errors.OpError, match="column 'x' has 1 null"):
+                list(ds)
+        else:
+            (x, y), = list(ds)
+            assert x.numpy().tolist() == [1.0, -1.0, 3.0]
+
+
+@pytest.mark.timeout(60)
+def test_unknown_column_is_named(ring_path, peers):
+    peers("seq", ring_path, 10, 10, 1 << 16)
+    with pytest.raises(ValueError, match="column 'nope' is not in the stream's schema"):
+        ring_dataset(ring_path, features="nope")
+
+
+@pytest.mark.timeout(60)
+def test_a_ring_dataset_is_iterated_once(ring_path, peers):
+    peers("seq", ring_path, 10, 10, 1 << 16)
+    ds = ring_dataset(ring_path, features="x", batch_size=4)
+    assert sum(int(x.shape[0]) for x in ds) == 10
+    with pytest.raises(tf.errors.OpError, match="iterated only once"):
+        list(ds)
+
+
+@pytest.mark.timeout(60)
+def test_example_codec_parses_whole_batches(ring_path):
+    def example(i: int) -> bytes:
+        f = tf.train.Feature
+        return tf.train.Example(features=tf.train.Features(feature={
+            "x": f(float_list=tf.train.FloatList(value=[i, i + 0.5])),
+            "tags": f(bytes_list=tf.train.BytesList(value=["é".encode()] * (i % 3))),
+            "y": f(int64_list=tf.train.Int64List(value=[i])),
+        })).SerializeToString()
+
+    params = {"features": {"x": {"dtype": "float32", "shape": [2]}, "tags": {"dtype": "string"},
+                           "y": {"dtype": "int64", "shape": []}}}
+    with RingWriter.create(ring_path, capacity=1 << 18) as w:
+        w.write_many([codec_header("example", params)] + [example(i) for i in range(50)])
+    ds = ring_dataset(ring_path, features=["x", "tags"], label="y", batch_size=16)
+    x_spec, y_spec = ds.element_spec
+    assert x_spec["x"].shape.as_list() == [None, 2] and y_spec.dtype == tf.int64
+    assert isinstance(x_spec["tags"], tf.RaggedTensorSpec)
+    got = list(ds)
+    assert [int(y.shape[0]) for _, y in got] == [16, 16, 16, 2]
+    ys = np.concatenate([y.numpy() for _, y in got])
+    np.testing.assert_array_equal(ys, np.arange(50))
+    assert got[0][0]["tags"][2].numpy().tolist() == ["é".encode()] * 2
+    np.testing.assert_array_equal(got[1][0]["x"].numpy()[0], [16, 16.5])
+
+
+@pytest.mark.timeout(60)
+def test_bytes_codec_with_decode_fn(ring_path):
+    with RingWriter.create(ring_path, capacity=1 << 16) as w:
+        w.write_many([codec_header("bytes")] + [np.full(3, i, np.int32).tobytes() for i in range(10)])
+
+    def decode(records):
+        return np.stack([np.frombuffer(r, np.int32) for r in records])
+
+    ds = ring_dataset(ring_path, batch_size=4, decode_fn=decode,
+                      output_signature=tf.TensorSpec((None, 3), tf.int32))
+    out = [b.numpy() for b in ds]
+    assert [len(b) for b in out] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(out)[:, 0], np.arange(10))
+
+
+@pytest.mark.timeout(240)
+def test_keras_learns_a_known_linear_function(ring_path, peers):
+    """Rows generated from known weights; one pass over 40 000 rows must recover them."""
+    tf.keras.utils.set_random_seed(1)
+    peers("linear", ring_path, 40_000, 500, 7)
+    ds = ring_dataset(ring_path, features="x", label="y", batch_size=64)
+    model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.02), loss="mse")
+    hist = model.fit(ds.prefetch(tf.data.AUTOTUNE), epochs=1, verbose=0)
+    w, b = model.layers[-1].get_weights()
+    # stated accuracy: every weight and the bias within 0.02 of the truth, final loss < 1e-3
+    np.testing.assert_allclose(w[:, 0], arrow_peer.LINEAR_W, atol=0.02)
+    assert abs(float(b[0]) - arrow_peer.LINEAR_B) < 0.02
+    x = np.random.default_rng(1).standard_normal((1000, 8)).astype(np.float32)
+    mse = float(np.mean((model.predict(x, verbose=0)[:, 0] - (x @ arrow_peer.LINEAR_W + arrow_peer.LINEAR_B)) ** 2))
+    assert mse < 1e-3, (mse, hist.history)
