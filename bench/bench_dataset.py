@@ -78,7 +78,7 @@ def _consume(ds) -> tuple[int, float]:  # noqa: ANN001
     x, y = next(it)
     rows = int(y.shape[0])
     t0 = time.perf_counter()
-    for x, y in it:
+    for _x, y in it:
         rows += int(y.shape[0])
     return rows, time.perf_counter() - t0
 
@@ -201,7 +201,7 @@ def main() -> None:
     print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"# rows of 784 float32 + int64 ({ROW_BYTES} B); batch_size {a.batch}; "
           f"median of {a.repeat}; ring writer records of {WRITER_ROWS} rows")
-    print(f"| path | rows/s | GB/s into TF | vs mp.Queue gen | vs memory |")
+    print("| path | rows/s | GB/s into TF | vs mp.Queue gen | vs memory |")
     print("|---|---:|---:|---:|---:|")
     for k, v in med.items():
         print(f"| {k} | {v / ROW_BYTES / 1e6:.2f} M | {v / 1e9:.2f} | {v / med['mp.Queue gen']:.0f}x | "

@@ -398,7 +398,8 @@ def _fixed_to_numpy(arr: pa.Array, name: str, default: Any, ring: str) -> np.nda
             raise ValueError(f"{ring or '<ring>'}: column {name!r}: nulls inside a nested fixed-size list "
                              "are not supported")
         flat = _fsl_values(flat)
-    values = _scalar_to_numpy(flat, name, default, ring).reshape((len(storage), *shape))
+    dims = [len(storage)] + [int(d) for d in shape if d is not None]
+    values = _scalar_to_numpy(flat, name, default, ring).reshape(dims)
     if row_nulls:
         values = values.copy()
         values[storage.is_null().to_numpy(zero_copy_only=False)] = default
