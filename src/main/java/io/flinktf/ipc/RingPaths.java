@@ -24,13 +24,41 @@ public final class RingPaths {
         return Paths.get("/dev/shm", "flinktf-" + currentUid());
     }
 
-    /** {@code <base>/<name>-<subtask>.ring}: the ring of one parallel subtask. */
+    /** {@code <base>/<name>-<subtask>.ring}: the ring of one parallel subtask (attempt 0). */
     public static Path ringPath(Path base, String name, int subtask) {
+        return ringPath(base, name, subtask, 0);
+    }
+
+    /**
+     * The ring of one attempt of one parallel subtask: {@code <base>/<name>-<subtask>.ring} for
+     * attempt 0, {@code <base>/<name>-<subtask>.attempt<k>.ring} for attempt k &gt; 0, so a
+     * restarted attempt gets a fresh ring (and fresh heartbeat files next to it) while the
+     * first attempt keeps the name readers already use.
+     */
+    public static Path ringPath(Path base, String name, int subtask, int attempt) {
         checkName(name);
         if (subtask < 0) {
             throw new IllegalArgumentException("subtask index must be >= 0, got " + subtask);
         }
-        return base.resolve(name + "-" + subtask + ".ring");
+        if (attempt < 0) {
+            throw new IllegalArgumentException("attempt must be >= 0, got " + attempt);
+        }
+        return base.resolve(name + "-" + subtask + (attempt == 0 ? "" : ".attempt" + attempt) + ".ring");
+    }
+
+    /**
+     * A file next to a ring: for {@code <stem>.ring}, {@code <stem>.<suffix>}; the heartbeat files
+     * are {@code <stem>.writer.hb} and {@code <stem>.worker.hb} (docs/FORMAT.md).
+     */
+    public static Path sibling(Path ring, String suffix) {
+        String f = ring.getFileName().toString();
+        String stem = f.endsWith(".ring") ? f.substring(0, f.length() - ".ring".length()) : f;
+        return ring.resolveSibling(stem + "." + suffix);
+    }
+
+    /** The heartbeat file of {@code role} ({@code writer}, {@code worker}) for {@code ring}. */
+    public static Path heartbeatPath(Path ring, String role) {
+        return sibling(ring, role + ".hb");
     }
 
     /** A ring name becomes part of a file name: letters, digits, '.', '_', '-' only. */

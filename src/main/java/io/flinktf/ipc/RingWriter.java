@@ -72,6 +72,17 @@ public final class RingWriter implements AutoCloseable {
     private long reservedFrame;
     private boolean finished;
     private boolean detached;
+    private boolean aborted;
+    private WaitCheck waitCheck;
+
+    /**
+     * A check run between the slices of every wait (ring full, flush), before the reader's pid
+     * check: it throws to end the wait, e.g. because a monitor found the reader hung.
+     */
+    @FunctionalInterface
+    public interface WaitCheck {
+        void check() throws IOException;
+    }
 
     private RingWriter(Path path, Object fileKey, MappedByteBuffer buf, long capacity, int align, long startPos) {
         this.path = path;
@@ -201,6 +212,11 @@ public final class RingWriter implements AutoCloseable {
         }
         this.batchRecords = records;
         this.batchBytes = bytes;
+    }
+
+    /** Installs the check run between wait slices (null: none). See {@link WaitCheck}. */
+    public void setWaitCheck(WaitCheck check) {
+        this.waitCheck = check;
     }
 
     public Path path() {
@@ -378,6 +394,9 @@ public final class RingWriter implements AutoCloseable {
                 }
                 long now = System.nanoTime();
                 if (now - nextLivenessCheck >= 0) {
+                    if (waitCheck != null) {
+                        waitCheck.check(); // its cause (e.g. a hung reader) names more than "gone"
+                    }
                     checkReaderAlive();
                     nextLivenessCheck = now + LIVENESS_NS;
                 }
@@ -450,8 +469,31 @@ public final class RingWriter implements AutoCloseable {
         wakeReaderIfSleeping();
     }
 
+    /**
+     * Publishes what is staged and marks the stream aborted ({@code writer_closed = 2}): the reader
+     * drains what was published, then gets PeerLost ("aborted") instead of end of stream, so it
+     * can tell a failed job from a slow one. No-op after {@link #finish()} or a previous abort.
+     */
+    public void abort() {
+        if (finished) {
+            return;
+        }
+        publish();
+        finished = true;
+        aborted = true;
+        // Pairs with the reader's acquire load of writer_closed, as in finish().
+        INTS.setRelease(buf, WRITER_CLOSED_OFF, 2);
+        wakeReaderIfSleeping();
+    }
+
+    /** True after {@link #finish()} or {@link #abort()}: no more writes. */
     public boolean isFinished() {
         return finished;
+    }
+
+    /** True after {@link #abort()}. */
+    public boolean isAborted() {
+        return aborted;
     }
 
     /**
@@ -467,6 +509,15 @@ public final class RingWriter implements AutoCloseable {
         if (before >= 1) {
             removeIfStillOurs();
         }
+    }
+
+    /**
+     * {@link #detach()}, then removes the file even if the reader did not detach: for an owner that
+     * knows the reader is gone for good (it killed the reader's process).
+     */
+    public void detachAndRemove() throws IOException {
+        detach();
+        removeIfStillOurs();
     }
 
     private void removeIfStillOurs() throws IOException {
