@@ -12,6 +12,10 @@ Typical use::
     env.execute("features")
     # a TF worker reads flink.ring_paths(None, "features", env.get_parallelism())
 
+With ``.worker_entry("my_pkg.train:main")`` the sink starts, watches and stops one TF worker
+process per subtask itself (``python -P -m flinktf_ipc.worker``); a dead or hung worker fails the
+task, and Flink's restart strategy starts a fresh attempt (fresh ring, fresh worker).
+
 The sink itself is Java (``io.flinktf.ipc.RingSink``): records go from the Flink task straight into
 the shared-memory ring, with no Python on the per-record path.
 """
@@ -101,14 +105,20 @@ def _default_ring_dir() -> str:
     return default_ring_dir()
 
 
-def ring_paths(base_dir: str | os.PathLike[str] | None, name: str, parallelism: int) -> list[str]:
+def ring_paths(base_dir: str | os.PathLike[str] | None, name: str, parallelism: int,
+               attempt: int = 0) -> list[str]:
     """The ring files a :class:`RingSink` named ``name`` writes, one per subtask:
-    ``<base_dir>/<name>-<i>.ring`` for i in 0..parallelism-1 (``base_dir`` None: the default ring
-    directory, as the sink uses)."""
+    ``<base_dir>/<name>-<i>.ring`` for i in 0..parallelism-1 in the first attempt, and
+    ``<base_dir>/<name>-<i>.attempt<k>.ring`` in attempt k > 0 (a restarted task gets a fresh ring).
+    ``base_dir`` None: the default ring directory, as the sink uses. The heartbeat files of ring
+    ``<stem>.ring`` are ``<stem>.writer.hb`` and ``<stem>.worker.hb``."""
     if parallelism < 1:
         raise ValueError(f"parallelism must be >= 1, got {parallelism}")
+    if attempt < 0:
+        raise ValueError(f"attempt must be >= 0, got {attempt}")
     base = Path(base_dir) if base_dir is not None else Path(_default_ring_dir())
-    return [str(base / f"{name}-{i}.ring") for i in range(parallelism)]
+    suffix = "" if attempt == 0 else f".attempt{attempt}"
+    return [str(base / f"{name}-{i}{suffix}.ring") for i in range(parallelism)]
 
 
 def _java_call(what: str, call: Any) -> Any:
@@ -186,6 +196,61 @@ class RingSinkBuilder:
         _java_call("batch_records", lambda: self._j.setBatchRecords(int(n)))
         return self
 
+    def worker_entry(self, entry: str | os.PathLike[str]) -> RingSinkBuilder:
+        """Starts one TF worker per subtask running ``entry``: ``"pkg.mod:main"`` or a file
+        ``"path/to/train.py:main"`` (made absolute here; function defaults to ``main``), called as
+        ``main(context)`` by ``python -P -m flinktf_ipc.worker``."""
+        entry = os.fspath(entry)
+        target, sep, fn = entry.partition(":")
+        if target.endswith(".py"):
+            entry = os.path.abspath(target) + (sep + fn if sep else "")
+        _java_call("worker_entry", lambda: self._j.setWorkerEntry(entry))
+        return self
+
+    def worker_python(self, python: str | os.PathLike[str]) -> RingSinkBuilder:
+        """Interpreter of the workers (default: the job's ``python.executable``, which
+        :func:`configure` sets to this interpreter; else ``python3``)."""
+        _java_call("worker_python", lambda: self._j.setWorkerPython(os.fspath(python)))
+        return self
+
+    def heartbeat_interval(self, seconds: float) -> RingSinkBuilder:
+        """How often both sides write their heartbeat files (default 1 s)."""
+        ms = _ms(seconds, "heartbeat_interval")
+        _java_call("heartbeat_interval", lambda: self._j.setHeartbeatIntervalMillis(ms))
+        return self
+
+    def heartbeat_timeout(self, seconds: float) -> RingSinkBuilder:
+        """A worker (or writer) whose heartbeat is older than this counts as hung (default 10 s)."""
+        ms = _ms(seconds, "heartbeat_timeout")
+        _java_call("heartbeat_timeout", lambda: self._j.setHeartbeatTimeoutMillis(ms))
+        return self
+
+    def worker_shutdown_grace(self, seconds: float) -> RingSinkBuilder:
+        """Time between SIGTERM and SIGKILL when a worker is stopped (default 5 s)."""
+        ms = _ms(seconds, "worker_shutdown_grace")
+        _java_call("worker_shutdown_grace", lambda: self._j.setWorkerShutdownGraceMillis(ms))
+        return self
+
+    def worker_properties(self, properties: dict[str, Any]) -> RingSinkBuilder:
+        """String properties handed to every worker (``context.properties``)."""
+        for k, v in properties.items():
+            key, value = str(k), str(v)
+            _java_call("worker_properties", lambda: self._j.setWorkerProperty(key, value))
+        return self
+
+    def checkpoint_dir(self, path: str | os.PathLike[str]) -> RingSinkBuilder:
+        """Base of the workers' checkpoint directories: subtask i's worker gets ``<path>/<i>``
+        (``context.checkpoint_dir``, the same in every attempt, for ``tf.train.CheckpointManager``)."""
+        p = os.path.abspath(os.fspath(path))
+        _java_call("checkpoint_dir", lambda: self._j.setCheckpointDir(p))
+        return self
+
+    def worker_log_dir(self, path: str | os.PathLike[str]) -> RingSinkBuilder:
+        """Where the workers' stdout/stderr files go (default: beside the TaskManager log)."""
+        p = os.path.abspath(os.fspath(path))
+        _java_call("worker_log_dir", lambda: self._j.setWorkerLogDir(p))
+        return self
+
     def build(self) -> RingSink:
         return RingSink(_java_call("build", lambda: self._j.build()))
 
@@ -205,6 +270,6 @@ class RingSink(Sink):
     def builder() -> RingSinkBuilder:
         return RingSinkBuilder()
 
-    def ring_path(self, subtask: int) -> str:
-        """The ring file subtask ``subtask`` writes."""
-        return str(self.get_java_function().ringPath(int(subtask)).toString())
+    def ring_path(self, subtask: int, attempt: int = 0) -> str:
+        """The ring file attempt ``attempt`` of subtask ``subtask`` writes."""
+        return str(self.get_java_function().ringPath(int(subtask), int(attempt)).toString())

@@ -5,10 +5,17 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Objects;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.streaming.api.connector.sink2.SupportsPreWriteTopology;
+import org.apache.flink.streaming.api.datastream.DataStream;
 
 /**
  * A Flink Sink V2 that writes each parallel subtask's records into its own shared-memory ring,
@@ -32,11 +39,23 @@ import org.apache.flink.api.connector.sink2.WriterInitContext;
  *         .setEncoder(RecordEncoders.bytes())
  *         .build());
  * }</pre>
+ *
+ * <p>With {@link Builder#setWorkerEntry} each subtask also starts, watches and stops its TF worker
+ * process ({@code python -P -m flinktf_ipc.worker}, docs/FORMAT.md "Worker context file"): a worker
+ * that exits, or whose heartbeat grows older than the heartbeat timeout, is killed and fails the
+ * task (Flink's restart strategy then starts a fresh attempt with a fresh ring and worker); a
+ * failed or cancelled task aborts its ring, terminates its worker and removes its files.
  */
-public final class RingSink<IN> implements Sink<IN> {
+public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN> {
     private static final long serialVersionUID = 1L;
 
+    /** PyFlink's interpreter option: the default worker interpreter when the job sets it. */
+    static final ConfigOption<String> PYTHON_EXECUTABLE =
+            ConfigOptions.key("python.executable").stringType().noDefaultValue();
+
     private final Config<IN> config;
+    /** python.executable of the job configuration, read when the job graph is built (client side). */
+    private String jobPython;
 
     private RingSink(Config<IN> config) {
         this.config = config;
@@ -48,12 +67,38 @@ public final class RingSink<IN> implements Sink<IN> {
 
     @Override
     public SinkWriter<IN> createWriter(WriterInitContext context) throws IOException {
-        return new RingSinkWriter<>(config, context);
+        return new RingSinkWriter<>(config, context, workerPython());
     }
 
-    /** The ring file of {@code subtask}: {@code <baseDir>/<name>-<subtask>.ring}. */
+    /** Adds nothing: reads the job's {@code python.executable} for the worker default. */
+    @Override
+    public DataStream<IN> addPreWriteTopology(DataStream<IN> input) {
+        if (config.workerEntry != null && config.workerPython == null) {
+            jobPython = input.getExecutionEnvironment().getConfiguration().getOptional(PYTHON_EXECUTABLE).orElse(null);
+        }
+        return input;
+    }
+
+    /** The interpreter workers run with: the configured one, else the job's python.executable, else python3. */
+    public String workerPython() {
+        if (config.workerPython != null) {
+            return config.workerPython;
+        }
+        return jobPython != null && !jobPython.isEmpty() ? jobPython : "python3";
+    }
+
+    /** The ring file of {@code subtask}'s first attempt: {@code <baseDir>/<name>-<subtask>.ring}. */
     public Path ringPath(int subtask) {
         return RingPaths.ringPath(config.baseDirectory(), config.name, subtask);
+    }
+
+    /** The ring file of attempt {@code attempt} of {@code subtask} (see {@link RingPaths#ringPath(Path, String, int, int)}). */
+    public Path ringPath(int subtask, int attempt) {
+        return RingPaths.ringPath(config.baseDirectory(), config.name, subtask, attempt);
+    }
+
+    public Config<IN> config() {
+        return config;
     }
 
     /** The settings a sink was built with; immutable and serializable. */
@@ -71,6 +116,18 @@ public final class RingSink<IN> implements Sink<IN> {
         public final long publishIntervalMillis;
         public final int batchRecords;
         public final boolean replaceStale;
+        /** null: no worker process (readers attach on their own). */
+        public final String workerEntry;
+        /** null: the job's python.executable, else python3. */
+        public final String workerPython;
+        public final long heartbeatIntervalNanos;
+        public final long heartbeatTimeoutNanos;
+        public final long workerShutdownGraceNanos;
+        /** null: none; subtask i's worker gets {@code <checkpointDir>/<i>}. */
+        public final String checkpointDir;
+        /** null: next to the TaskManager log, else a per-user temp directory. */
+        public final String workerLogDir;
+        public final Map<String, String> workerProperties;
 
         Config(Builder<IN> b) {
             this.baseDir = b.baseDir;
@@ -83,6 +140,14 @@ public final class RingSink<IN> implements Sink<IN> {
             this.publishIntervalMillis = b.publishInterval.toMillis();
             this.batchRecords = b.batchRecords;
             this.replaceStale = b.replaceStale;
+            this.workerEntry = b.workerEntry;
+            this.workerPython = b.workerPython;
+            this.heartbeatIntervalNanos = b.heartbeatInterval.toNanos();
+            this.heartbeatTimeoutNanos = b.heartbeatTimeout.toNanos();
+            this.workerShutdownGraceNanos = b.workerShutdownGrace.toNanos();
+            this.checkpointDir = b.checkpointDir;
+            this.workerLogDir = b.workerLogDir;
+            this.workerProperties = Collections.unmodifiableMap(new LinkedHashMap<>(b.workerProperties));
         }
 
         public Path baseDirectory() {
@@ -102,6 +167,14 @@ public final class RingSink<IN> implements Sink<IN> {
         private Duration publishInterval = Duration.ofMillis(1);
         private int batchRecords = 64;
         private boolean replaceStale = true;
+        private String workerEntry;
+        private String workerPython;
+        private Duration heartbeatInterval = Duration.ofSeconds(1);
+        private Duration heartbeatTimeout = Duration.ofSeconds(10);
+        private Duration workerShutdownGrace = Duration.ofSeconds(5);
+        private String checkpointDir;
+        private String workerLogDir;
+        private final Map<String, String> workerProperties = new LinkedHashMap<>();
 
         private Builder() {}
 
@@ -215,6 +288,104 @@ public final class RingSink<IN> implements Sink<IN> {
             return this;
         }
 
+        /**
+         * Starts a TF worker per subtask running {@code entry}: {@code package.module:function} or
+         * {@code /abs/path/file.py:function} (function defaults to {@code main}), called with the
+         * worker context (flinktf_ipc.worker). Without it no process is started.
+         */
+        public Builder<IN> setWorkerEntry(String entry) {
+            if (entry == null || entry.trim().isEmpty()) {
+                throw new IllegalArgumentException("RingSink: workerEntry must be 'package.module:function' or "
+                        + "'/path/file.py:function', got '" + entry + "'");
+            }
+            String target = entry.split(":", 2)[0];
+            if (target.endsWith(".py") && !Paths.get(target).isAbsolute()) {
+                throw new IllegalArgumentException("RingSink: a workerEntry file must be an absolute path "
+                        + "(workers may run in another working directory), got '" + entry + "'");
+            }
+            this.workerEntry = entry;
+            return this;
+        }
+
+        /** Interpreter of the workers (default: the job's {@code python.executable}, else {@code python3}). */
+        public Builder<IN> setWorkerPython(String python) {
+            if (python == null || python.isEmpty()) {
+                throw new IllegalArgumentException("RingSink: workerPython must be a non-empty command or path");
+            }
+            this.workerPython = python;
+            return this;
+        }
+
+        /** How often both sides write their heartbeat files (default 1 s). */
+        public Builder<IN> setHeartbeatInterval(Duration interval) {
+            this.heartbeatInterval = positive("heartbeatInterval", interval);
+            return this;
+        }
+
+        public Builder<IN> setHeartbeatIntervalMillis(long millis) {
+            return setHeartbeatInterval(Duration.ofMillis(millis));
+        }
+
+        /**
+         * A worker whose heartbeat is older than this is declared hung, killed, and fails the task;
+         * the worker applies the same timeout to the writer side (default 10 s).
+         */
+        public Builder<IN> setHeartbeatTimeout(Duration timeout) {
+            this.heartbeatTimeout = positive("heartbeatTimeout", timeout);
+            return this;
+        }
+
+        public Builder<IN> setHeartbeatTimeoutMillis(long millis) {
+            return setHeartbeatTimeout(Duration.ofMillis(millis));
+        }
+
+        /** Between SIGTERM and SIGKILL when a worker is stopped (default 5 s). */
+        public Builder<IN> setWorkerShutdownGrace(Duration grace) {
+            this.workerShutdownGrace = positive("workerShutdownGrace", grace);
+            return this;
+        }
+
+        public Builder<IN> setWorkerShutdownGraceMillis(long millis) {
+            return setWorkerShutdownGrace(Duration.ofMillis(millis));
+        }
+
+        /** Base of the workers' checkpoint directories: subtask i gets {@code <dir>/<i>}, the same for every attempt. */
+        public Builder<IN> setCheckpointDir(String dir) {
+            this.checkpointDir = absolute("checkpointDir", dir);
+            return this;
+        }
+
+        /** Where worker stdout/stderr files go (default: beside the TaskManager log, else a temp dir). */
+        public Builder<IN> setWorkerLogDir(String dir) {
+            this.workerLogDir = absolute("workerLogDir", dir);
+            return this;
+        }
+
+        /** A string property handed to the workers ({@code context.properties}). */
+        public Builder<IN> setWorkerProperty(String key, String value) {
+            if (key == null || key.isEmpty() || value == null) {
+                throw new IllegalArgumentException("RingSink: worker property key and value must be non-null, "
+                        + "key non-empty, got " + key + "=" + value);
+            }
+            this.workerProperties.put(key, value);
+            return this;
+        }
+
+        public Builder<IN> setWorkerProperties(Map<String, String> properties) {
+            Objects.requireNonNull(properties, "RingSink: workerProperties must not be null");
+            for (Map.Entry<String, String> e : properties.entrySet()) {
+                setWorkerProperty(e.getKey(), e.getValue());
+            }
+            return this;
+        }
+
+        private static String absolute(String what, String dir) {
+            if (dir == null || dir.isEmpty() || !Paths.get(dir).isAbsolute()) {
+                throw new IllegalArgumentException("RingSink: " + what + " must be an absolute path, got '" + dir + "'");
+            }
+            return dir;
+        }
+
         private static Duration positive(String what, Duration d) {
             if (d == null || d.isNegative() || d.isZero()) {
                 throw new IllegalArgumentException("RingSink: " + what + " must be a positive duration, got " + d);
@@ -228,6 +399,10 @@ public final class RingSink<IN> implements Sink<IN> {
             }
             if (encoder == null) {
                 throw new IllegalStateException("RingSink: setEncoder(...) is required, e.g. RecordEncoders.bytes()");
+            }
+            if (heartbeatTimeout.compareTo(heartbeatInterval.multipliedBy(2)) < 0) {
+                throw new IllegalStateException("RingSink: heartbeatTimeout (" + heartbeatTimeout + ") must be at least "
+                        + "twice the heartbeatInterval (" + heartbeatInterval + "), or a live worker looks hung");
             }
             return new RingSink<>(new Config<>(this));
         }

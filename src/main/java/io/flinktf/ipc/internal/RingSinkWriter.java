@@ -7,6 +7,7 @@ import io.flinktf.ipc.RingWriter;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
@@ -16,15 +17,18 @@ import org.apache.flink.metrics.groups.SinkWriterMetricGroup;
 
 /**
  * One subtask's writer of {@link RingSink}. Everything runs in the task's mailbox thread: {@code
- * write}, {@code flush}, {@code close} and the publish timer (a ProcessingTimeService callback),
- * so the ring is only ever touched by one thread. The metric gauges read the shared header, which
- * is safe from the reporter thread.
+ * write}, {@code flush}, {@code close} and the timers (ProcessingTimeService callbacks), so the
+ * ring is only ever touched by one thread. The metric gauges read the shared header, which is safe
+ * from the reporter thread. With a worker entry, a {@link WorkerSupervisor} starts and watches the
+ * worker from its own thread; its first error is rethrown here (write, flush, the watch timer, and
+ * between the slices of a ring wait).
  */
 public final class RingSinkWriter<IN> implements SinkWriter<IN> {
     private final RingSink.Config<IN> config;
     private final Path path;
     private final String who;
     private final RingWriter writer;
+    private final WorkerSupervisor worker; // null without a worker entry
     private final ProcessingTimeService timers;
     private final Counter recordsOut;
     private final Counter bytesOut;
@@ -32,13 +36,21 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
     private boolean closed;
 
     public RingSinkWriter(RingSink.Config<IN> config, WriterInitContext context) throws IOException {
+        this(config, context, config.workerPython != null ? config.workerPython : "python3");
+    }
+
+    public RingSinkWriter(RingSink.Config<IN> config, WriterInitContext context, String workerPython)
+            throws IOException {
         this.config = config;
         int subtask = context.getTaskInfo().getIndexOfThisSubtask();
-        this.path = RingPaths.ringPath(config.baseDirectory(), config.name, subtask);
-        this.who = "RingSink '" + config.name + "' subtask " + subtask;
+        int attempt = context.getTaskInfo().getAttemptNumber();
+        // A restarted attempt gets a fresh ring (and worker, heartbeat files) of its own.
+        this.path = RingPaths.ringPath(config.baseDirectory(), config.name, subtask, attempt);
+        this.who = "RingSink '" + config.name + "' subtask " + subtask + (attempt == 0 ? "" : " attempt " + attempt);
         this.writer = createRing();
         writer.setBatch(config.batchRecords, Math.max(config.capacity / 8, config.align));
         this.timers = context.getProcessingTimeService();
+        this.worker = config.workerEntry == null ? null : startWorker(subtask, attempt, workerPython);
 
         SinkWriterMetricGroup metrics = context.metricGroup();
         this.recordsOut = metrics.getNumRecordsSendCounter();
@@ -46,6 +58,48 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
         metrics.gauge("ringFill", (Gauge<Double>) writer::fill);
         metrics.gauge("ringFullWaits", (Gauge<Long>) writer::fullWaits);
         metrics.gauge("ringTimeBlockedFullMs", (Gauge<Long>) () -> writer.fullWaitNanos() / 1_000_000L);
+    }
+
+    private WorkerSupervisor startWorker(int subtask, int attempt, String python) throws IOException {
+        WorkerSupervisor.Settings s = new WorkerSupervisor.Settings();
+        s.python = python;
+        s.entry = config.workerEntry;
+        s.ring = path;
+        s.index = subtask;
+        s.attempt = attempt;
+        s.heartbeatIntervalNanos = config.heartbeatIntervalNanos;
+        s.heartbeatTimeoutNanos = config.heartbeatTimeoutNanos;
+        s.shutdownGraceNanos = config.workerShutdownGraceNanos;
+        s.checkpointDir = config.checkpointDir == null ? null : Paths.get(config.checkpointDir, Integer.toString(subtask)).toString();
+        s.properties = config.workerProperties;
+        s.logDir = config.workerLogDir == null ? null : Paths.get(config.workerLogDir);
+        s.who = who;
+        s.recordsWritten = writer::recordsWritten;
+        WorkerSupervisor w;
+        try {
+            w = WorkerSupervisor.start(s);
+        } catch (IOException e) {
+            writer.abort();
+            writer.detachAndRemove();
+            throw e;
+        }
+        // Waits on a full ring (or a checkpoint drain) end as soon as the monitor finds the worker
+        // hung; a dead worker is also seen by the ring's own pid check.
+        writer.setWaitCheck(w::check);
+        // The monitor runs off the mailbox thread; this timer brings its verdict into the task
+        // even when no record arrives (an idle source).
+        armWatchTimer();
+        return w;
+    }
+
+    private void armWatchTimer() {
+        long period = Math.max(1, config.heartbeatIntervalNanos / 1_000_000L);
+        timers.registerTimer(timers.getCurrentProcessingTime() + period, time -> {
+            if (!closed && !writer.isFinished()) {
+                worker.check();
+                armWatchTimer();
+            }
+        });
     }
 
     private RingWriter createRing() throws IOException {
@@ -68,6 +122,9 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
 
     @Override
     public void write(IN element, Context context) throws IOException, InterruptedException {
+        if (worker != null) {
+            worker.check(); // one volatile load
+        }
         int len;
         try {
             len = writer.write(element, config.encoder, config.writeTimeoutNanos);
@@ -94,8 +151,14 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
         if (writer.isFinished()) {
             return;
         }
+        if (worker != null) {
+            worker.check();
+        }
         if (endOfInput) {
             writer.finish(); // the reader drains what is left, then sees end of stream
+            if (worker != null) {
+                worker.awaitExit(); // success is the worker's exit 0 after reading it all
+            }
             return;
         }
         try {
@@ -106,7 +169,16 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
         }
     }
 
-    private IOException failure(String what, RingException e) {
+    private IOException failure(String what, RingException e) throws InterruptedException {
+        if (worker != null) {
+            // "reader gone/closed" says less than the worker's exit status, stderr or heartbeat age.
+            IOException cause = worker.explain();
+            if (cause != null) {
+                IOException io = new IOException(cause.getMessage() + " (" + what + ": " + e.getMessage() + ")", e);
+                io.addSuppressed(cause);
+                return io;
+            }
+        }
         return new IOException(who + ": " + what + ": " + e.getMessage(), e);
     }
 
@@ -116,8 +188,17 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
             return;
         }
         closed = true;
-        // Without flush(true) first this is a failure or a cancel: detach without end of stream,
-        // so the reader does not take a partial stream for a complete one.
-        writer.detach();
+        // Without flush(true) first this is a failure or a cancel: abort (writer_closed = 2), so the
+        // reader does not take a partial stream for a complete one and can tell it from a slow job.
+        writer.abort();
+        if (worker == null) {
+            writer.detach();
+            return;
+        }
+        try {
+            worker.stop(); // SIGTERM, SIGKILL after the grace period; heartbeat and context files go
+        } finally {
+            writer.detachAndRemove(); // the reader is gone for good: no ring left in /dev/shm
+        }
     }
 }

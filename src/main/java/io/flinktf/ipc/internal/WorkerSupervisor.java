@@ -1,0 +1,436 @@
+package io.flinktf.ipc.internal;
+
+import io.flinktf.ipc.RingPaths;
+import java.io.File;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.LongSupplier;
+
+/**
+ * Starts the TF worker process of one ring ({@code PYTHON -P -m flinktf_ipc.worker} with the
+ * context file of docs/FORMAT.md), writes the writer side's heartbeat and watches the worker's.
+ *
+ * <p>A daemon thread ticks every 100 ms: it writes {@code <stem>.writer.hb} every heartbeat
+ * interval, sees at once when the worker process exits, and reads {@code <stem>.worker.hb} every
+ * interval; a heartbeat older than the timeout (a worker stopped with SIGSTOP, or deadlocked)
+ * gets the worker killed. The thread never touches Flink: it keeps the first error, which the
+ * task thread picks up through {@link #check()} (from write/flush/timers, and between the slices
+ * of a ring wait through {@link io.flinktf.ipc.RingWriter#setWaitCheck}).
+ */
+public final class WorkerSupervisor {
+    private static final long TICK_MS = 100;
+    private static final int TAIL_LINES = 30;
+    private static final int TAIL_BYTES = 8192;
+    /** A worker that never wrote a heartbeat gets at least this long to start (interpreter, imports). */
+    private static final long MIN_STARTUP_NS = TimeUnit.SECONDS.toNanos(30);
+
+    /** What to start and how to watch it. */
+    public static final class Settings {
+        public String python = "python3";
+        public String entry;
+        public Path ring;
+        public String role = "worker";
+        public int index;
+        public int attempt;
+        public long heartbeatIntervalNanos = TimeUnit.SECONDS.toNanos(1);
+        public long heartbeatTimeoutNanos = TimeUnit.SECONDS.toNanos(10);
+        public long shutdownGraceNanos = TimeUnit.SECONDS.toNanos(5);
+        public String checkpointDir; // null: none
+        public Map<String, String> properties = Collections.emptyMap();
+        public Path logDir; // null: next to the TaskManager log, else a per-user temp dir
+        public String who = "worker";
+        public LongSupplier recordsWritten = () -> 0L;
+    }
+
+    private final Settings s;
+    private final HeartbeatFile writerHb;
+    private final Path workerHb;
+    private final Path contextFile;
+    private final Path stdoutFile;
+    private final Path stderrFile;
+    private final AtomicReference<IOException> error = new AtomicReference<>();
+    private final Thread monitor;
+    private final Thread shutdownHook;
+    private Process process;
+    private long launchedAt;
+    private volatile boolean streamEnded; // after the end of the stream, exit 0 is success
+    private volatile boolean stopping;
+    private volatile String writerState = "starting";
+    private volatile String writerMessage = "";
+    private volatile long lastWorkerAgeNanos = -1;
+    private boolean stopped;
+
+    private WorkerSupervisor(Settings s) {
+        this.s = s;
+        this.writerHb = new HeartbeatFile(RingPaths.heartbeatPath(s.ring, "writer"), "writer");
+        this.workerHb = RingPaths.heartbeatPath(s.ring, s.role);
+        this.contextFile = RingPaths.sibling(s.ring, s.role + ".json");
+        Path logs = s.logDir != null ? s.logDir : defaultLogDir();
+        String stem = RingPaths.sibling(s.ring, s.role).getFileName().toString();
+        this.stdoutFile = logs.resolve("flinktf-" + stem + ".out");
+        this.stderrFile = logs.resolve("flinktf-" + stem + ".err");
+        this.monitor = new Thread(this::monitorLoop, "flinktf-worker-monitor " + stem);
+        this.monitor.setDaemon(true);
+        // Last resort when the JVM exits without closing the sink (embedded mini-cluster, Ctrl-C):
+        // no orphan worker, no file left in /dev/shm.
+        this.shutdownHook = new Thread(() -> {
+            stopping = true;
+            Process p = process;
+            if (p != null) {
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
+                p.destroyForcibly();
+            }
+            deleteFiles();
+        }, "flinktf-worker-cleanup " + stem);
+    }
+
+    /** Writes the context file and the first writer heartbeat, starts the worker and its monitor. */
+    public static WorkerSupervisor start(Settings s) throws IOException {
+        WorkerSupervisor w = new WorkerSupervisor(s);
+        try {
+            w.launch();
+        } catch (IOException | RuntimeException e) {
+            w.stop();
+            throw new IOException(s.who + ": cannot start the worker (" + s.python + " -P -m flinktf_ipc.worker, entry "
+                    + s.entry + "): " + e.getMessage(), e);
+        }
+        return w;
+    }
+
+    private void launch() throws IOException {
+        Files.createDirectories(stdoutFile.getParent());
+        if (s.checkpointDir != null) {
+            Files.createDirectories(Paths.get(s.checkpointDir));
+        }
+        Files.write(contextFile, contextJson().getBytes(StandardCharsets.UTF_8));
+        writerHb.write("starting", "", progress());
+        ProcessBuilder pb = new ProcessBuilder(s.python, "-P", "-m", "flinktf_ipc.worker");
+        pb.environment().put("FLINKTF_WORKER_CONTEXT", contextFile.toString());
+        pb.environment().put("PYTHONUNBUFFERED", "1");
+        pb.redirectOutput(stdoutFile.toFile());
+        pb.redirectError(stderrFile.toFile());
+        pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
+        launchedAt = System.nanoTime();
+        process = pb.start();
+        writerState = "running";
+        writerHb.write(writerState, "", progress());
+        monitor.start();
+    }
+
+    private String contextJson() {
+        StringBuilder b = new StringBuilder(512);
+        b.append("{\"version\": 1, \"entry\": ").append(json(s.entry));
+        b.append(", \"rings\": [").append(json(s.ring.toString())).append(']');
+        b.append(", \"role\": ").append(json(s.role));
+        b.append(", \"index\": ").append(s.index);
+        b.append(", \"attempt\": ").append(s.attempt);
+        b.append(", \"heartbeat\": ").append(json(workerHb.toString()));
+        b.append(", \"peer_heartbeat\": ").append(json(writerHb.path().toString()));
+        b.append(", \"heartbeat_interval\": ").append(s.heartbeatIntervalNanos / 1e9);
+        b.append(", \"heartbeat_timeout\": ").append(s.heartbeatTimeoutNanos / 1e9);
+        if (s.checkpointDir != null) {
+            b.append(", \"checkpoint_dir\": ").append(json(s.checkpointDir));
+        }
+        b.append(", \"properties\": {");
+        String sep = "";
+        for (Map.Entry<String, String> e : new LinkedHashMap<>(s.properties).entrySet()) {
+            b.append(sep).append(json(e.getKey())).append(": ").append(json(e.getValue()));
+            sep = ", ";
+        }
+        return b.append("}}\n").toString();
+    }
+
+    static String json(String v) {
+        StringBuilder b = new StringBuilder(v.length() + 2).append('"');
+        for (int i = 0; i < v.length(); i++) {
+            char c = v.charAt(i);
+            if (c == '"' || c == '\\') {
+                b.append('\\').append(c);
+            } else if (c < 0x20) {
+                b.append(String.format("\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.append('"').toString();
+    }
+
+    private static Path defaultLogDir() {
+        // Flink sets log.file for its processes: the worker's output goes beside the TaskManager log.
+        String log = System.getProperty("log.file");
+        if (log != null && !log.isEmpty()) {
+            Path dir = Paths.get(log).toAbsolutePath().getParent();
+            if (dir != null && Files.isDirectory(dir) && Files.isWritable(dir)) {
+                return dir;
+            }
+        }
+        return Paths.get(System.getProperty("java.io.tmpdir"), "flinktf-ipc-workers-" + System.getProperty("user.name"));
+    }
+
+    private Map<String, Long> progress() {
+        return Collections.singletonMap("records", s.recordsWritten.getAsLong());
+    }
+
+    private void monitorLoop() {
+        long nextBeat = System.nanoTime() + s.heartbeatIntervalNanos;
+        long nextCheck = nextBeat;
+        while (!stopping) {
+            long now = System.nanoTime();
+            if (now - nextBeat >= 0) {
+                beat();
+                nextBeat = now + s.heartbeatIntervalNanos;
+            }
+            if (!process.isAlive()) {
+                int status = process.exitValue();
+                if (!streamEnded || status != 0) {
+                    fail(exitMessage(status));
+                }
+                return; // nothing left to watch; the task thread picks the error up
+            }
+            if (now - nextCheck >= 0) {
+                nextCheck = now + s.heartbeatIntervalNanos;
+                checkWorkerHeartbeat(now);
+            }
+            try {
+                Thread.sleep(TICK_MS);
+            } catch (InterruptedException e) {
+                return; // stop() interrupts
+            }
+        }
+    }
+
+    private void beat() {
+        try {
+            writerHb.write(writerState, writerMessage, progress());
+        } catch (IOException e) {
+            fail("cannot write the writer heartbeat " + writerHb.path() + ": " + e);
+        }
+    }
+
+    private void checkWorkerHeartbeat(long now) {
+        HeartbeatFile.Beat beat;
+        try {
+            beat = HeartbeatFile.read(workerHb);
+        } catch (IOException e) {
+            fail("unreadable worker heartbeat: " + e.getMessage());
+            process.destroyForcibly();
+            return;
+        }
+        if (beat == null) {
+            long waited = now - launchedAt;
+            if (waited > Math.max(s.heartbeatTimeoutNanos, MIN_STARTUP_NS)) {
+                fail(describe() + " wrote no heartbeat (" + workerHb + ") within " + seconds(waited)
+                        + " of its start; killed it. " + tail());
+                kill();
+            }
+            return;
+        }
+        long age = beat.ageNanos();
+        lastWorkerAgeNanos = age;
+        if (age > s.heartbeatTimeoutNanos && process.isAlive()) {
+            fail(describe() + " is hung: its heartbeat is " + seconds(age) + " old (timeout "
+                    + seconds(s.heartbeatTimeoutNanos) + "; state " + beat.state + ", stopped with SIGSTOP or "
+                    + "deadlocked?); killed it. " + tail());
+            kill();
+        }
+    }
+
+    private void kill() {
+        // A hung process does not act on SIGTERM (a stopped one cannot): SIGKILL at once.
+        process.descendants().forEach(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+    }
+
+    private String describe() {
+        return s.who + ": worker process " + process.pid() + " (role " + s.role + ", index " + s.index + ", attempt "
+                + s.attempt + ", ring " + s.ring + ")";
+    }
+
+    private String exitMessage(int status) {
+        String cause;
+        if (status == 0) {
+            cause = "exited with status 0 before the end of the stream (its entry returned early)";
+        } else if (status == 3) {
+            cause = "exited with status 3: PeerLost (it lost the writer side, or the stream was aborted)";
+        } else if (status > 128) {
+            cause = "was killed by signal " + (status - 128);
+        } else {
+            cause = "exited with status " + status;
+        }
+        long age = lastWorkerAgeNanos;
+        return describe() + " " + cause + "; last heartbeat age " + (age < 0 ? "n/a" : seconds(age)) + ". " + tail();
+    }
+
+    private static String seconds(long nanos) {
+        return String.format("%.1f s", nanos / 1e9);
+    }
+
+    /** The last lines of the worker's stderr, for messages. */
+    String tail() {
+        try (RandomAccessFile f = new RandomAccessFile(stderrFile.toFile(), "r")) {
+            long len = f.length();
+            int n = (int) Math.min(len, TAIL_BYTES);
+            byte[] b = new byte[n];
+            f.seek(len - n);
+            f.readFully(b);
+            if (n == 0) {
+                return "stderr (" + stderrFile + ") is empty.";
+            }
+            List<String> lines = new ArrayList<>(Arrays.asList(new String(b, StandardCharsets.UTF_8).split("\n")));
+            if (lines.size() > TAIL_LINES) {
+                lines = lines.subList(lines.size() - TAIL_LINES, lines.size());
+            }
+            return "stderr (" + stderrFile + ") ends with:\n" + String.join("\n", lines);
+        } catch (IOException e) {
+            return "(no stderr: " + e.getMessage() + ")";
+        }
+    }
+
+    private void fail(String message) {
+        if (error.compareAndSet(null, new IOException(message))) {
+            writerMessage = message;
+        }
+    }
+
+    /** Throws the monitor's first error, if any; called from the task thread. */
+    public void check() throws IOException {
+        IOException e = error.get();
+        if (e != null) {
+            throw new IOException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * After the ring reported its reader gone or closed: gives the monitor up to two heartbeat
+     * intervals to see the worker's exit, and returns what it found (with the stderr tail), or
+     * null when the worker still runs.
+     */
+    public IOException explain() throws InterruptedException {
+        long deadline = System.nanoTime() + Math.max(2 * s.heartbeatIntervalNanos, TimeUnit.SECONDS.toNanos(1));
+        while (error.get() == null && System.nanoTime() - deadline < 0) {
+            if (!process.isAlive() && !monitor.isAlive()) {
+                break;
+            }
+            Thread.sleep(20);
+        }
+        IOException e = error.get();
+        if (e == null && !process.isAlive()) {
+            fail(exitMessage(process.exitValue()));
+            e = error.get();
+        }
+        return e;
+    }
+
+    /**
+     * The stream ended (the ring is finished): waits until the worker exits, while the monitor
+     * keeps watching its heartbeat. Status 0 is success; anything else fails with the cause.
+     */
+    public void awaitExit() throws IOException, InterruptedException {
+        streamEnded = true;
+        writerState = "finished";
+        beat();
+        while (!process.waitFor(TICK_MS, TimeUnit.MILLISECONDS)) {
+            check();
+        }
+        monitor.join(TimeUnit.NANOSECONDS.toMillis(s.heartbeatIntervalNanos) + 1000);
+        check();
+        int status = process.exitValue();
+        if (status != 0) {
+            fail(exitMessage(status));
+            check();
+        }
+    }
+
+    public long pid() {
+        return process == null ? -1 : process.pid();
+    }
+
+    public Path stderrFile() {
+        return stderrFile;
+    }
+
+    /**
+     * Terminates the worker if it still runs (SIGTERM, then SIGKILL after the grace period), stops
+     * the monitor and removes the context and heartbeat files. Idempotent; works on an interrupted
+     * thread (a cancelled task) and keeps its interrupt status.
+     */
+    public void stop() {
+        if (stopped) {
+            return;
+        }
+        stopped = true;
+        stopping = true;
+        boolean interrupted = Thread.interrupted();
+        try {
+            monitor.interrupt();
+            Process p = process;
+            if (p != null && p.isAlive()) {
+                List<ProcessHandle> children = new ArrayList<>();
+                p.descendants().forEach(children::add);
+                p.destroy();
+                if (!waitFor(p, s.shutdownGraceNanos)) {
+                    p.destroyForcibly();
+                    waitFor(p, TimeUnit.SECONDS.toNanos(10));
+                }
+                children.forEach(ProcessHandle::destroyForcibly);
+            }
+            if (monitor.isAlive()) {
+                monitor.join(5000);
+            }
+        } catch (InterruptedException e) {
+            interrupted = true;
+            if (process != null) {
+                process.destroyForcibly();
+            }
+        } finally {
+            deleteFiles();
+            try {
+                Runtime.getRuntime().removeShutdownHook(shutdownHook);
+            } catch (IllegalStateException e) {
+                // the JVM is shutting down: the hook runs anyway
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private static boolean waitFor(Process p, long nanos) throws InterruptedException {
+        return p.waitFor(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    private void deleteFiles() {
+        for (Path p : new Path[] {contextFile, workerHb, writerHb.path()}) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException e) {
+                // best effort: a leftover small file is reported by flinktf-ipc stat
+            }
+        }
+        try {
+            writerHb.delete();
+        } catch (IOException e) {
+            // best effort
+        }
+        // A temp file of a heartbeat write cut short (the worker killed mid-write).
+        String prefix = workerHb.getFileName() + ".tmp-";
+        try (java.util.stream.Stream<Path> files = Files.list(workerHb.getParent())) {
+            files.filter(f -> f.getFileName().toString().startsWith(prefix)).forEach(f -> f.toFile().delete());
+        } catch (IOException | java.io.UncheckedIOException e) {
+            // best effort
+        }
+    }
+}

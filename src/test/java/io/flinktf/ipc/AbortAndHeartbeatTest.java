@@ -1,0 +1,130 @@
+package io.flinktf.ipc;
+
+import static io.flinktf.ipc.internal.Layout.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.flinktf.ipc.internal.HeartbeatFile;
+import io.flinktf.ipc.internal.ProcessInfo;
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** RingWriter.abort, the wait check, heartbeat files and the per-attempt file names. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class AbortAndHeartbeatTest {
+    @TempDir
+    Path tmp;
+
+    private Path dir() throws IOException {
+        Path d = tmp.resolve("rings");
+        RingPaths.ensureDirectory(d);
+        return d;
+    }
+
+    private static int writerClosed(RingWriter w) {
+        return w.mapping().duplicate().order(ByteOrder.LITTLE_ENDIAN).getInt(WRITER_CLOSED_OFF);
+    }
+
+    @Test
+    void abortPublishesStagedRecordsThenMarksTheStreamAborted() throws Exception {
+        try (RingWriter w = RingWriter.create(dir().resolve("a.ring"), 4096, 8)) {
+            w.write(new byte[] {1, 2, 3}, 0);
+            assertEquals(1, w.pendingRecords());
+            w.abort();
+            assertEquals(0, w.pendingRecords());
+            assertEquals(1, w.recordsWritten());
+            assertEquals(2, writerClosed(w));
+            assertTrue(w.isFinished() && w.isAborted());
+            w.finish(); // no-op: an aborted stream never turns into a complete one
+            assertEquals(2, writerClosed(w));
+            assertThrows(IllegalStateException.class, () -> w.write(new byte[1], 0));
+        }
+    }
+
+    @Test
+    void abortAfterFinishKeepsEndOfStream() throws Exception {
+        try (RingWriter w = RingWriter.create(dir().resolve("f.ring"), 4096, 8)) {
+            w.finish();
+            w.abort();
+            assertEquals(1, writerClosed(w));
+            assertFalse(w.isAborted());
+        }
+    }
+
+    @Test
+    void waitCheckEndsAWaitOnAFullRing() throws Exception {
+        Path p = dir().resolve("full.ring");
+        try (RingWriter w = RingWriter.create(p, 4096, 8)) {
+            w.setWaitCheck(() -> {
+                throw new IOException("worker hung: heartbeat 12.0 s old");
+            });
+            IOException e = assertThrows(IOException.class, () -> {
+                for (int i = 0; i < 10_000; i++) {
+                    w.write(new byte[100], 60_000_000_000L);
+                }
+            });
+            assertEquals("worker hung: heartbeat 12.0 s old", e.getMessage());
+            w.detachAndRemove();
+            assertFalse(Files.exists(p), "the owner removes the ring of a reader it knows is gone");
+        }
+    }
+
+    @Test
+    void heartbeatFileRoundTripsWithEscapesAndIsReplacedAtomically() throws Exception {
+        Path hbPath = tmp.resolve("x.writer.hb");
+        assertNull(HeartbeatFile.read(hbPath));
+        HeartbeatFile hb = new HeartbeatFile(hbPath, "writer");
+        hb.write("running", "", Collections.singletonMap("records", 7L));
+        hb.write("failed", "line one\nline two \\ end", Collections.singletonMap("records", 9L));
+        HeartbeatFile.Beat b = HeartbeatFile.read(hbPath);
+        assertEquals("writer", b.role);
+        assertEquals(ProcessInfo.selfPid(), b.pid);
+        assertEquals(ProcessInfo.selfStartTime(), b.startTime);
+        assertEquals(2, b.seq);
+        assertEquals("failed", b.state);
+        assertEquals("line one\nline two \\ end", b.message);
+        assertTrue(b.ageNanos() < TimeUnit.SECONDS.toNanos(5));
+        String text = new String(Files.readAllBytes(hbPath), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(text.contains("progress.records=9\n") && text.contains("message=line one\\nline two \\\\ end\n"), text);
+        try (java.util.stream.Stream<Path> files = Files.list(tmp)) {
+            assertEquals(1, files.count(), "no temp file left behind");
+        }
+        hb.delete();
+        assertFalse(Files.exists(hbPath));
+    }
+
+    @Test
+    void restartedAttemptsGetTheirOwnRingAndHeartbeatFiles() {
+        Path base = tmp;
+        assertEquals(base.resolve("f-2.ring"), RingPaths.ringPath(base, "f", 2));
+        assertEquals(base.resolve("f-2.ring"), RingPaths.ringPath(base, "f", 2, 0));
+        Path a3 = RingPaths.ringPath(base, "f", 2, 3);
+        assertEquals(base.resolve("f-2.attempt3.ring"), a3);
+        assertEquals(base.resolve("f-2.attempt3.writer.hb"), RingPaths.heartbeatPath(a3, "writer"));
+        assertEquals(base.resolve("f-2.worker.hb"), RingPaths.heartbeatPath(base.resolve("f-2.ring"), "worker"));
+        assertThrows(IllegalArgumentException.class, () -> RingPaths.ringPath(base, "f", 0, -1));
+    }
+
+    @Test
+    void builderChecksWorkerSettings() {
+        RingSink.Builder<byte[]> b = RingSink.<byte[]>builder().setName("w").setEncoder(RecordEncoders.bytes());
+        assertThrows(IllegalArgumentException.class, () -> b.setWorkerEntry(""));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.setWorkerEntry("train.py:main"));
+        assertTrue(e.getMessage().contains("absolute"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> b.setCheckpointDir("relative"));
+        assertThrows(IllegalArgumentException.class, () -> b.setHeartbeatTimeoutMillis(0));
+        b.setWorkerEntry("pkg.train:main").setHeartbeatIntervalMillis(1000).setHeartbeatTimeoutMillis(1500);
+        IllegalStateException s = assertThrows(IllegalStateException.class, b::build);
+        assertTrue(s.getMessage().contains("twice the heartbeatInterval"), s.getMessage());
+        RingSink<byte[]> sink = b.setHeartbeatTimeoutMillis(10_000).setWorkerProperty("epochs", "3").build();
+        assertEquals("python3", sink.workerPython(), "no job python.executable: python3");
+        assertEquals("3", sink.config().workerProperties.get("epochs"));
+        assertEquals("pkg.train:main", sink.config().workerEntry);
+    }
+}
