@@ -234,8 +234,7 @@ class RingSinkBuilder:
     def worker_properties(self, properties: dict[str, Any]) -> RingSinkBuilder:
         """String properties handed to every worker (``context.properties``)."""
         for k, v in properties.items():
-            key, value = str(k), str(v)
-            _java_call("worker_properties", lambda: self._j.setWorkerProperty(key, value))
+            _java_call("worker_properties", lambda k=str(k), v=str(v): self._j.setWorkerProperty(k, v))
         return self
 
     def checkpoint_dir(self, path: str | os.PathLike[str]) -> RingSinkBuilder:

@@ -10,6 +10,7 @@ be interrupted).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -20,6 +21,9 @@ def main(context) -> None:  # type: ignore[no-untyped-def]
     out = context.properties["out"]
     tag = f"{context.index}-{context.attempt}"
     delay = float(context.properties.get("delay_attempt0", "0")) if context.attempt == 0 else 0.0
+    with open(os.path.join(out, f"context-{tag}.json"), "w") as f:
+        json.dump({"attempt": context.attempt, "index": context.index, "checkpoint_dir": context.checkpoint_dir,
+                   "rings": context.rings}, f)
     with open(os.path.join(out, f"pid-{tag}.tmp"), "w") as f:
         f.write(str(os.getpid()))
     os.replace(os.path.join(out, f"pid-{tag}.tmp"), os.path.join(out, f"pid-{tag}"))
@@ -43,4 +47,4 @@ def fails(context) -> None:  # type: ignore[no-untyped-def]
     """Reads a little, then fails the way user code does: the task must show this traceback."""
     with context.reader(timeout=60) as r:
         r.read_batch(16, timeout=60)
-    raise ValueError("feature column 'x' has NaN in attempt %d" % context.attempt)
+    raise ValueError(f"feature column 'x' has NaN in attempt {context.attempt}")

@@ -130,7 +130,8 @@ def sequence_stream(env, n: int):  # type: ignore[no-untyped-def]
 
 
 def worker_sink(ring_dir: Path, out: Path, name: str, *, delay: float, timeout: float = 5.0):  # type: ignore[no-untyped-def]
-    return (flink.RingSink.builder().base_dir(ring_dir).name(name).capacity(1 << 16).align(8).encoder("long")
+    return (flink.RingSink.builder().checkpoint_dir(out.parent / "tf-ckpt").worker_python(sys.executable)
+            .base_dir(ring_dir).name(name).capacity(1 << 16).align(8).encoder("long")
             .flush_timeout(60).worker_entry(ENTRY)
             .worker_properties({"out": str(out), "delay_attempt0": str(delay)})
             .heartbeat_interval(0.5).heartbeat_timeout(timeout).worker_shutdown_grace(2).build())
@@ -216,6 +217,13 @@ def test_killed_worker_restarts_from_checkpoint_and_loses_nothing(flink_env, rin
     assert (seen[:resumed_at] == 1).all()
     assert dups.size == 0 or dups.min() >= resumed_at
     print(f"killed after {killed[0]} ids; resumed at {resumed_at}; {dups.size} duplicates")
+    # Each attempt's worker knew its attempt, its own ring, and the shared checkpoint directory.
+    import json
+    for attempt in (0, 1):
+        ctx = json.loads((out_dir / f"context-0-{attempt}.json").read_text())
+        assert ctx["attempt"] == attempt and ctx["index"] == 0
+        assert ctx["rings"] == flink.ring_paths(ring_dir, "kill", 1, attempt=attempt)
+        assert ctx["checkpoint_dir"] == str(out_dir.parent / "tf-ckpt" / "0")
     assert_no_leftovers(ring_dir, out_dir)
     assert flink_logs_contain(flink_env.log_dir, "was killed by signal 9"), "the task failure names the cause"
 
@@ -296,7 +304,8 @@ def writer_side_cp(tmp_path_factory: pytest.TempPathFactory) -> str:
     if javac is None:
         pytest.skip("javac not installed")
     out = tmp_path_factory.mktemp("java")
-    subprocess.run([javac, "--release", "11", "-cp", jar, "-d", str(out), str(WRITER_SIDE_SRC)], check=True, timeout=120)
+    subprocess.run([javac, "--release", "11", "-cp", jar, "-d", str(out), str(WRITER_SIDE_SRC)],
+                   check=True, timeout=120)
     return f"{out}{os.pathsep}{jar}"
 
 
@@ -307,7 +316,8 @@ def start_writer_side(cp: str, ring: Path, mode: str, records: int) -> subproces
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP])
-def test_worker_exits_with_peer_lost_when_the_jvm_writer_is_lost(writer_side_cp, ring_dir, out_dir, tmp_path, sig) -> None:  # type: ignore[no-untyped-def]
+def test_worker_exits_with_peer_lost_when_the_jvm_writer_is_lost(  # type: ignore[no-untyped-def]
+        writer_side_cp, ring_dir, out_dir, tmp_path, sig) -> None:
     import json
     ring_dir.mkdir(mode=0o700)
     ring = ring_dir / "lost-0.ring"
