@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flinktf_ipc import RingReader
+from flinktf_ipc import RingReader, default_ring_dir
 
 SIZES = [64, 1024, 65536, 1 << 20]
 KEEP_MARKER = "<!-- sections below are kept by bench/run.py -->"
@@ -66,6 +66,55 @@ def py_ring(bench: str, size: int) -> tuple[float, float]:
     if got != n:
         raise SystemExit(f"python reader got {got} of {n}")
     return (got - 1) / dt, (got - 1) * size / dt / 1e9
+
+
+# ---- the JVM side -----------------------------------------------------------------------
+
+
+def _jar() -> str | None:
+    import flinktf_ipc
+
+    jar = Path(flinktf_ipc.__file__).resolve().parent / "jars" / "flinktf-ipc.jar"
+    return str(jar) if jar.is_file() else None
+
+
+def _java_writer(jar: str, path: str, n: int, size: int, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(["java", "-cp", jar, "io.flinktf.ipc.bench.WriterBench", path, str(64 << 20), str(n),
+                             str(size), "8", *extra], stdout=subprocess.PIPE, text=True)
+
+
+def java_ring(jar: str, size: int) -> tuple[float, float]:
+    """Java RingWriter -> Python read_batch reader; the Java side times first write to last release."""
+    n = max(2000, min(20_000_000, (1 << 31) // size))
+    path = os.path.join(default_ring_dir(), f"bench-java-{os.getpid()}")
+    writer = _java_writer(jar, path, n, size)
+    touched = 0
+    with RingReader.open(path, timeout=30) as r:
+        for batch in r.iter_batches(4096, timeout=60):
+            touched += int(batch.as_array()[:, 0].sum())
+            del batch
+    out = json.loads(writer.communicate(timeout=60)[0])
+    return out["records_per_s"], out["gb_per_s"]
+
+
+def java_wakeup_latency(jar: str, n: int = 2000) -> tuple[float, float]:
+    """A record every ~1 ms, so the reader sleeps on its futex in between: p50, p99 in µs."""
+    path = os.path.join(default_ring_dir(), f"bench-latency-{os.getpid()}")
+    writer = _java_writer(jar, path, n, 16, "--latency")
+    lat = []
+    with RingReader.open(path, timeout=30) as r:
+        for rec in r:
+            lat.append(time.monotonic_ns() - int.from_bytes(rec[8:16], "little"))
+            del rec  # consumed: the writer's final flush waits for this
+    writer.communicate(timeout=60)
+    us = np.array(lat[10:]) / 1e3  # the first few include the JIT warming up
+    return float(np.percentile(us, 50)), float(np.percentile(us, 99))
+
+
+def flink_jobs() -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-P", str(ROOT / "bench" / "flink_jobs.py")], check=True,
+                         capture_output=True, text=True, cwd="/tmp").stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 # ---- baselines (sender in a forked process, receiver here) -------------------------------
@@ -221,6 +270,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="*", default=SIZES)
     ap.add_argument("--write-doc", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--skip-jvm", action="store_true", help="leave out the Java writer and Flink jobs")
     args = ap.parse_args()
 
     cols = ["C ring", "Py ring", "memcpy", "mp.Queue", "mp.Pipe", "os.pipe", "TCP"]
@@ -255,6 +305,37 @@ def main() -> None:
     table = "\n".join(lines)
     print("\n" + table)
 
+    jvm = "The connector jar is not installed: the JVM figures were not measured."
+    jar = _jar()
+    if jar and not args.skip_jvm:
+        jrows = ["| record | Java writer → Py reader | C writer → Py reader (same run) | Java ÷ C |",
+                 "|---|---|---|---|"]
+        for size, res in rows:
+            if size > 65536:
+                continue
+            j = median_of(lambda: java_ring(jar, size), args.repeat)
+            c = res["Py ring"]
+            jrows.append(f"| {human_size(size)} | {fmt(*j)} | {fmt(*c)} | {j[0] / c[0]:.2f} |")
+            print(jrows[-1], flush=True)
+        p50, p99 = java_wakeup_latency(jar)
+        fj = flink_jobs()
+        ratio = fj["ring_records_per_s"] / fj["python_map_records_per_s"]
+        jvm = "\n".join(jrows) + f"""
+
+Wake-up latency of a sleeping Python reader (Java writes one 16-byte record every ~1 ms, the
+reader sleeps on its futex in between; publication to `read` returning): **p50 {p50:.0f} µs,
+p99 {p99:.0f} µs**.
+
+Embedded Flink (PyFlink mini-cluster, parallelism 1, 8-byte records, steady state):
+
+| path | records/s |
+|---|---|
+| Java source → `RingSink` → Python `RingReader` | {fj['ring_records_per_s'] / 1e6:.1f} M/s |
+| Java source → PyFlink Python `map` (what users do today) | {fj['python_map_records_per_s'] / 1e3:.0f} K/s |
+| ratio | {ratio:.0f}× |
+"""
+        print(jvm)
+
     cmd = "make bench  (" + " ".join([Path(sys.executable).name, "bench/run.py", *sys.argv[1:]]) + ")"
     versions = f"numpy {np.__version__}"
     doc = f"""# Benchmarks
@@ -286,6 +367,20 @@ release store per 64 records); the Python reader takes 4096-record batches and t
 one vectorized NumPy gather, so it keeps up with it. Every ring column copies the payload once (the
 writer's memcpy into the ring); the reader copies nothing. That the ring beats the single-process
 memcpy loop at 1 MiB was observed, not investigated.
+
+## The JVM side: Java ring writer and the Flink sink
+
+{jvm}
+- **Java writer**: `io.flinktf.ipc.RingWriter` writing through a memory mapping of the ring
+  (`bench/WriterBench`), up to 64 records per release store; the figure is the Java side's, from
+  its first write to the reader's last release. The Python reader is the one of the table above.
+- **Flink**: `bench/flink_jobs.py`. Both jobs read a `NumberSequenceSource`; the ring job's Python
+  reader sums every record's value (a zero-copy NumPy view of each batch); the `map` job's Python
+  function is the identity and the records are discarded after it. Each rate runs from the first
+  record the Python side sees to the last.
+
+Targets: Java writer ≥ 10 M records/s at 64 B and ≥ 4 GB/s at 64 KiB; the Flink job ≥ 100× the
+PyFlink Python path.
 
 Targets of the ring engine issue: C ring ≥ 40 M records/s at 64 B and ≥ 9 GB/s at 64 KiB; Python
 batched reader ≥ 10 M records/s at 64 B and ≥ 5 GB/s at 1 MiB.

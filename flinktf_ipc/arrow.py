@@ -192,11 +192,18 @@ class ArrowRingWriter:
         """Ends the stream (the ring's end of stream)."""
         self.writer.close()
 
+    def abort(self) -> None:
+        """Ends the stream as incomplete: the reader gets PeerLost after what was written."""
+        self.writer.abort()
+
     def __enter__(self) -> ArrowRingWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort()
 
 
 class ArrowDecoder(Decoder):
