@@ -1,0 +1,108 @@
+"""PyFlink: a stream of Rows into rings as Arrow record batches (the ``arrow`` codec, docs/FORMAT.md).
+
+The batching and the Arrow encoding run in Java (``io.flinktf.ipc.arrow.ArrowRings``), chained to
+the ring sink: no Python on the per-record path. The user declares the row type the stream already
+has, plus the shapes of fixed-shape array columns::
+
+    from pyflink.common import Types
+    from flinktf_ipc import flink, flink_arrow
+
+    env = flink.configure(restart_attempts=0)
+    row_type = Types.ROW_NAMED(["x", "y"], [Types.PRIMITIVE_ARRAY(Types.FLOAT()), Types.LONG()])
+    sink = flink_arrow.arrow_sink(rows, row_type, name="mnist", shapes={"x": (28, 28)})
+    env.execute("features")
+    # each TF worker reads sink.ring_paths(parallelism) with flinktf_ipc.arrow.ArrowRingReader
+
+Type mapping (Flink -> Arrow): TINYINT/SMALLINT/INT/BIGINT -> int8/16/32/64, FLOAT/DOUBLE ->
+float32/64, BOOLEAN -> bool, STRING -> utf8, BYTES (``PRIMITIVE_ARRAY(BYTE())``) -> binary, arrays
+(``PRIMITIVE_ARRAY`` or ``BASIC_ARRAY``) with a shape -> nested fixed_size_list (field metadata
+``flinktf.shape``), without one -> list (ragged). Nulls are Arrow nulls; the reader applies the null
+policy (flinktf_ipc.arrow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyflink.common.typeinfo import RowTypeInfo
+from pyflink.datastream import DataStream
+from pyflink.datastream.data_stream import DataStreamSink
+
+from . import flink
+
+__all__ = ["ArrowSink", "arrow_sink"]
+
+# RingSinkBuilder setters a caller may pass through; the codec fixes the encoder and the alignment.
+_SINK_OPTIONS = ("base_dir", "capacity", "write_timeout", "flush_timeout", "batch_records")
+_DEFAULT_BATCH_BYTES = 4 << 20
+
+
+class ArrowSink:
+    """What :func:`arrow_sink` made: the PyFlink ``DataStreamSink`` and where the rings are."""
+
+    def __init__(self, data_stream_sink: DataStreamSink, ring_sink: flink.RingSink) -> None:
+        self.data_stream_sink = data_stream_sink
+        self._ring_sink = ring_sink
+
+    def ring_path(self, subtask: int) -> str:
+        """The ring file subtask ``subtask`` writes."""
+        return self._ring_sink.ring_path(subtask)
+
+    def ring_paths(self, parallelism: int) -> list[str]:
+        """The ring files of subtasks 0..parallelism-1."""
+        if parallelism < 1:
+            raise ValueError(f"parallelism must be >= 1, got {parallelism}")
+        return [self.ring_path(i) for i in range(parallelism)]
+
+
+def arrow_sink(stream: DataStream, row_type: RowTypeInfo, *, name: str,
+               shapes: Mapping[str, Sequence[int]] | None = None,
+               batch_rows: int = 1024, batch_bytes: int | None = None, linger_ms: int = 100,
+               **sink_options: Any) -> ArrowSink:
+    """Sinks ``stream`` (its elements are Rows of ``row_type``) into one ring per subtask,
+    ``<base_dir>/<name>-<i>.ring``, as an ``arrow`` codec stream.
+
+    - ``shapes``: fixed shapes of array columns, e.g. ``{"x": (28, 28)}``; other arrays are ragged.
+    - A batch is cut at ``batch_rows`` rows, at ``batch_bytes`` bytes of column buffers (default
+      4 MiB, at most an eighth of ``capacity``), when its first row is ``linger_ms`` old, before
+      every checkpoint barrier, and at end of input.
+    - ``sink_options``: ``base_dir``, ``capacity``, ``write_timeout``, ``flush_timeout``,
+      ``batch_records`` as for :class:`flinktf_ipc.flink.RingSinkBuilder`.
+
+    :func:`flinktf_ipc.flink.configure` must have registered the jar. A type without an Arrow
+    mapping, a bad shape or a bad option raises ValueError with the Java message.
+    """
+    if not isinstance(row_type, RowTypeInfo):
+        raise ValueError(f"arrow_sink: row_type must be a Types.ROW_NAMED(...) row type, got {row_type!r}")
+    unknown = sorted(set(sink_options) - set(_SINK_OPTIONS))
+    if unknown:
+        raise ValueError(f"arrow_sink: unknown sink option(s) {unknown}; known: {', '.join(_SINK_OPTIONS)} "
+                         "(the arrow codec sets the encoder and align=64 itself)")
+    builder = flink.RingSink.builder().name(name)
+    for key in _SINK_OPTIONS:
+        if key in sink_options:
+            getattr(builder, key)(sink_options[key])
+    if batch_bytes is None:
+        batch_bytes = _DEFAULT_BATCH_BYTES
+        if "capacity" in sink_options:
+            batch_bytes = max(64, min(batch_bytes, int(sink_options["capacity"]) // 8))
+
+    from pyflink.java_gateway import get_gateway
+    gateway = get_gateway()
+    jvm = gateway.jvm
+    j_shapes = jvm.java.util.HashMap()
+    for column, shape in (shapes or {}).items():
+        dims = [int(d) for d in shape]
+        j_dims = gateway.new_array(jvm.int, len(dims))
+        for i, d in enumerate(dims):
+            j_dims[i] = d
+        j_shapes.put(str(column), j_dims)
+    j_arrow = jvm.io.flinktf.ipc.arrow
+    options = flink._java_call("arrow_sink", lambda: j_arrow.ArrowBatchOptions.defaults()
+                               .setBatchRows(int(batch_rows)).setBatchBytes(int(batch_bytes))
+                               .setLingerMillis(int(linger_ms)))
+    j_sink = flink._java_call("arrow_sink", lambda: j_arrow.ArrowRings.sinkTo(
+        stream._j_data_stream, row_type.get_java_type_info(), j_shapes, builder._j, options))
+    return ArrowSink(DataStreamSink(j_sink), builder.build())
+
