@@ -14,7 +14,6 @@ import os
 import shutil
 import struct
 import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 

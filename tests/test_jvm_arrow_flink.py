@@ -103,3 +103,26 @@ def test_sql_rows_through_arrow_sink_decode_exactly_once_per_ring(tmp_path: Path
             assert x[k].tolist() == want["x"]
             seen[i] = seen.get(i, 0) + 1
     assert len(seen) == N and set(seen.values()) == {1}, "every row exactly once"
+
+
+@pytest.mark.timeout(120)
+def test_arrow_sink_reports_bad_declarations_as_value_errors(tmp_path: Path) -> None:
+    from pyflink.common import Types
+
+    env = flink.configure(restart_attempts=0, log_dir=str(tmp_path / "logs"))
+    stream = env.from_collection([1], type_info=Types.LONG())  # never executed: only the wiring is checked
+    ok = Types.ROW_NAMED(["x", "y"], [Types.PRIMITIVE_ARRAY(Types.FLOAT()), Types.LONG()])
+    with pytest.raises(ValueError, match="column 'ts'.*no Arrow mapping"):
+        flink_arrow.arrow_sink(stream, Types.ROW_NAMED(["ts"], [Types.SQL_TIMESTAMP()]), name="e")
+    with pytest.raises(ValueError, match="unknown column"):
+        flink_arrow.arrow_sink(stream, ok, name="e", shapes={"z": (2,)})
+    with pytest.raises(ValueError, match="column 'y'.*takes no shape"):
+        flink_arrow.arrow_sink(stream, ok, name="e", shapes={"y": (2,)})
+    with pytest.raises(ValueError, match="batchRows"):
+        flink_arrow.arrow_sink(stream, ok, name="e", batch_rows=0)
+    with pytest.raises(ValueError, match="unknown sink option"):
+        flink_arrow.arrow_sink(stream, ok, name="e", encoder="long")
+    with pytest.raises(ValueError, match="ROW_NAMED"):
+        flink_arrow.arrow_sink(stream, Types.LONG(), name="e")  # type: ignore[arg-type]
+    sink = flink_arrow.arrow_sink(stream, ok, name="fine", shapes={"x": (784,)}, base_dir=tmp_path)
+    assert sink.ring_paths(2) == [str(tmp_path / "fine-0.ring"), str(tmp_path / "fine-1.ring")]
