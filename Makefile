@@ -37,7 +37,7 @@ test-py: $(BUILT)
 test: test-c test-py
 
 demo: $(BUILT)
-	$(VENV)/bin/flinktf-ipc demo
+	$(VENV)/bin/flinktf-ipc demo --example ctr
 
 bench: $(BUILT)
 	cmake -S . -B build/ctest -DFTI_BUILD_TESTS=ON -DFTI_PY_EXECUTABLE=$(abspath $(VPY)) >/dev/null

@@ -169,6 +169,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# ---- demo ----------------------------------------------------------------------------------
+
+
+def cmd_demo(argv: list[str]) -> int:
+    """``demo --example ctr|digits`` runs examples/<name>.py of a source checkout (the current
+    directory); ``demo --example ring`` the two-process ring demonstration, anywhere."""
+    ap = argparse.ArgumentParser(prog="flinktf-ipc demo", add_help=False)
+    ap.add_argument("--example", default="ctr", choices=["ctr", "digits", "ring"])
+    args, rest = ap.parse_known_args(argv)
+    if args.example == "ring":
+        from .demo import main as ring_demo
+
+        return ring_demo(rest)
+    script = Path("examples") / f"{args.example}.py"
+    if not script.is_file():
+        print(f"flinktf-ipc demo: {script} not found: run it from a flinktf-ipc source checkout "
+              "(or try --example ring)", file=sys.stderr)
+        return 2
+    # -P: the checkout's flinktf_ipc source must not shadow the installed package
+    return subprocess.call([sys.executable, "-P", str(script), *rest])
+
+
 # ---- main ----------------------------------------------------------------------------------
 
 
@@ -180,12 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
     p.add_argument("--interval", type=float, default=1.0)
     sub.add_parser("doctor", help="check Java, Flink, TensorFlow, the jar and /dev/shm")
-    sub.add_parser("demo", help="run the demonstration job (options: flinktf-ipc demo --help)", add_help=False)
+    sub.add_parser("demo", help="run the main job: --example ctr (default), digits or ring; other options go to it",
+                   add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "demo":
-        from .demo import main as demo_main
-
-        return demo_main(rest)
+        return cmd_demo(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"stat": cmd_stat, "doctor": cmd_doctor}[args.cmd](args)

@@ -177,8 +177,13 @@ class CodecStream:
         return None if records is None else self.decoder.decode(records)
 
     def __iter__(self) -> Iterator[Any]:
-        while (items := self.read(self.timeout)) is not None:
-            yield from items
+        while True:
+            items = self.read(self.timeout)
+            if items is None:
+                return
+            it = iter(items)
+            del items  # holds ring space: never while waiting for the next run
+            yield from it
 
     def close(self) -> None:
         self.reader.close()

@@ -34,7 +34,9 @@ from . import flink
 __all__ = ["ArrowSink", "arrow_sink"]
 
 # RingSinkBuilder setters a caller may pass through; the codec fixes the encoder and the alignment.
-_SINK_OPTIONS = ("base_dir", "capacity", "write_timeout", "flush_timeout", "batch_records")
+_SINK_OPTIONS = ("base_dir", "capacity", "write_timeout", "flush_timeout", "batch_records",
+                 "worker_entry", "worker_python", "heartbeat_interval", "heartbeat_timeout",
+                 "worker_shutdown_grace", "worker_properties", "checkpoint_dir", "worker_log_dir")
 _DEFAULT_BATCH_BYTES = 4 << 20
 
 
@@ -68,7 +70,10 @@ def arrow_sink(stream: DataStream, row_type: RowTypeInfo, *, name: str,
       4 MiB, at most an eighth of ``capacity``), when its first row is ``linger_ms`` old, before
       every checkpoint barrier, and at end of input.
     - ``sink_options``: ``base_dir``, ``capacity``, ``write_timeout``, ``flush_timeout``,
-      ``batch_records`` as for :class:`flinktf_ipc.flink.RingSinkBuilder`.
+      ``batch_records``, and the worker options (``worker_entry``, ``worker_python``,
+      ``heartbeat_interval``, ``heartbeat_timeout``, ``worker_shutdown_grace``,
+      ``worker_properties``, ``checkpoint_dir``, ``worker_log_dir``: the sink then starts and
+      watches one TensorFlow worker per ring) as for :class:`flinktf_ipc.flink.RingSinkBuilder`.
 
     :func:`flinktf_ipc.flink.configure` must have registered the jar. A type without an Arrow
     mapping, a bad shape or a bad option raises ValueError with the Java message.

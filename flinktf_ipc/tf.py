@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import tensorflow as tf
 
 from .codecs import CodecStream, ExampleDecoder
@@ -106,6 +107,7 @@ class _Merge:
                     break
                 if items:
                     self._put(items)
+                items = None  # holds ring space: never while waiting for the next run
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
             self._put(e)
         finally:
@@ -119,7 +121,9 @@ class _Merge:
             elif isinstance(x, BaseException):
                 raise x
             else:
-                yield from x
+                it = iter(x)
+                del x  # holds ring space: never while waiting for the next run
+                yield from it
 
     def close(self) -> None:
         self.stop.set()
@@ -133,8 +137,13 @@ class _Merge:
 
 
 def _single(stream: CodecStream, timeout: float | None) -> Iterator[Any]:
-    while (items := stream.read(timeout)) is not None:
-        yield from items
+    while True:
+        items = stream.read(timeout)
+        if items is None:
+            return
+        it = iter(items)
+        del items  # holds ring space: never while waiting for the next run
+        yield from it
 
 
 # ---- arrow ---------------------------------------------------------------------------------------
@@ -229,30 +238,40 @@ class _ArrowPlan:
         return tuple(flat)
 
 
+def _copied(rb: Any) -> Any:
+    """A record batch with its own memory (an IPC round trip: one copy)."""
+    return pa.ipc.read_record_batch(rb.serialize(), rb.schema)
+
+
 def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop_remainder: bool,
                    ring: str) -> Iterator[tuple[np.ndarray, ...]]:
     pending: deque[Any] = deque()
     count = 0
-    for rb in items:
+    while (rb := next(items, _END)) is not _END:
         n = rb.num_rows
         if not n:
             continue
         pending.append(rb)
+        del rb
         count += n
         while count >= batch_size:
             pieces, need = [], batch_size
             while need:
-                head = pending[0]
-                if head.num_rows <= need:
+                rows = pending[0].num_rows
+                if rows <= need:
                     pieces.append(pending.popleft())
-                    need -= head.num_rows
+                    need -= rows
                 else:
-                    pieces.append(head.slice(0, need))
-                    pending[0] = head.slice(need)
+                    pieces.append(pending[0].slice(0, need))
+                    pending[0] = pending[0].slice(need)
                     need = 0
             count -= batch_size
             yield plan.components(pieces, ring)
             del pieces
+        # Rows short of a batch wait for the next record batch: copy them out of the ring, so no
+        # ring space is held while the stream is idle. A writer's flush (Flink's checkpoint)
+        # waits for the reader to give back everything, so held rows would stall it.
+        pending = deque(_copied(p) for p in pending)
     if count and not drop_remainder:
         yield plan.components(list(pending), ring)
 
@@ -275,8 +294,11 @@ def _example_spec(decoder: ExampleDecoder, defaults: Mapping[str, Any] | None) -
 
 def _rebatch_records(items: Iterator[Any], batch_size: int, drop_remainder: bool) -> Iterator[list[Any]]:
     buf: list[Any] = []
-    for r in items:
-        buf.append(r)
+    # Records are copied out of the ring as they are gathered: rows short of a batch must hold no
+    # ring space while the stream is idle (a writer's flush waits for everything to be released).
+    while (r := next(items, _END)) is not _END:
+        buf.append(bytes(r) if isinstance(r, memoryview) else r)
+        del r
         if len(buf) == batch_size:
             yield buf
             buf = []
@@ -358,8 +380,12 @@ def ring_dataset(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLi
         plan = _ArrowPlan(schema, features, label, defaults, ring)
 
         def gen_arrow() -> Iterator[tuple[np.ndarray, ...]]:
-            for comps in _rebatch_arrow(items(), plan, batch_size, drop_remainder, ring):
-                yield tuple(np.array(c) for c in comps) if copy else comps
+            batches = _rebatch_arrow(items(), plan, batch_size, drop_remainder, ring)
+            while (comps := next(batches, _END)) is not _END:
+                out = tuple(np.array(c) for c in comps) if copy else comps
+                del comps
+                yield out
+                del out  # TF has it now; our reference must not pin the ring while we wait
 
         ds = tf.data.Dataset.from_generator(gen_arrow, output_signature=plan.signature(batch_dim))
         return ds.map(plan.assemble)

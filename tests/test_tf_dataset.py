@@ -270,3 +270,38 @@ def test_keras_learns_a_known_linear_function(ring_path, peers):
     x = np.random.default_rng(1).standard_normal((1000, 8)).astype(np.float32)
     mse = float(np.mean((model.predict(x, verbose=0)[:, 0] - (x @ arrow_peer.LINEAR_W + arrow_peer.LINEAR_B)) ** 2))
     assert mse < 1e-3, (mse, hist.history)
+
+
+@pytest.mark.timeout(120)
+def test_idle_dataset_holds_no_ring_space_so_a_flush_completes(ring_path):
+    """A checkpoint (the writer's flush) while the dataset waits for the rest of a batch."""
+    import threading
+
+    import pyarrow as pa
+
+    from flinktf_ipc.arrow import ArrowRingWriter
+    from flinktf_ipc.tf import ring_dataset
+
+    schema = pa.schema([("x", pa.float32()), ("y", pa.int64())])
+    w = ArrowRingWriter.create(ring_path, schema, capacity=1 << 20)
+    got = []
+    flushed = threading.Event()
+
+    def consume():
+        ds = ring_dataset(ring_path, features="x", label="y", batch_size=100)
+        for x, y in ds:
+            got.append(y.numpy().copy())
+            del x, y  # like a training step: the tensors are dropped before the next batch
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    w.write_batch(pa.record_batch([pa.array(np.arange(150, dtype=np.float32)), pa.array(np.arange(150))],
+                                  schema=schema))
+    w.flush(timeout=30)  # 100 rows went to TF, 50 wait for more: they must not pin the ring
+    flushed.set()
+    w.write_batch(pa.record_batch([pa.array(np.arange(50, dtype=np.float32)), pa.array(np.arange(150, 200))],
+                                  schema=schema))
+    w.close()
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert np.concatenate(got).tolist() == list(range(200))
