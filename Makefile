@@ -40,9 +40,8 @@ demo: $(BUILT)
 	$(VENV)/bin/flinktf-ipc demo --example ctr
 
 bench: $(BUILT)
-	cmake -S . -B build/ctest -DFTI_BUILD_TESTS=ON -DFTI_PY_EXECUTABLE=$(abspath $(VPY)) >/dev/null
-	cmake --build build/ctest -j2 --target bench_ring
-	$(VPY) bench/run.py --bench-ring build/ctest/bench_ring
+	$(VENV)/bin/flinktf-ipc bench
+	$(VENV)/bin/pytest bench --benchmark-only -p no:cacheprovider --benchmark-columns=min,median,ops -q
 
 lint: $(DEPS)
 	$(VENV)/bin/ruff check flinktf_ipc tests bench

@@ -172,6 +172,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 # ---- demo ----------------------------------------------------------------------------------
 
 
+def _checkout_script(path: str, command: str) -> Path | None:
+    script = Path(path)
+    if not script.is_file():
+        print(f"flinktf-ipc {command}: {script} not found: run it from a flinktf-ipc source checkout",
+              file=sys.stderr)
+        return None
+    return script
+
+
+def cmd_bench(argv: list[str]) -> int:
+    """Runs bench/run.py of a source checkout: every path beside its baselines, one table."""
+    script = _checkout_script("bench/run.py", "bench")
+    # -P: the checkout's flinktf_ipc source must not shadow the installed package
+    return 2 if script is None else subprocess.call([sys.executable, "-P", str(script), *argv])
+
+
 def cmd_demo(argv: list[str]) -> int:
     """``demo --example ctr|digits`` runs examples/<name>.py of a source checkout (the current
     directory); ``demo --example ring`` the two-process ring demonstration, anywhere."""
@@ -182,13 +198,8 @@ def cmd_demo(argv: list[str]) -> int:
         from .demo import main as ring_demo
 
         return ring_demo(rest)
-    script = Path("examples") / f"{args.example}.py"
-    if not script.is_file():
-        print(f"flinktf-ipc demo: {script} not found: run it from a flinktf-ipc source checkout "
-              "(or try --example ring)", file=sys.stderr)
-        return 2
-    # -P: the checkout's flinktf_ipc source must not shadow the installed package
-    return subprocess.call([sys.executable, "-P", str(script), *rest])
+    script = _checkout_script(f"examples/{args.example}.py", "demo")
+    return 2 if script is None else subprocess.call([sys.executable, "-P", str(script), *rest])
 
 
 # ---- main ----------------------------------------------------------------------------------
@@ -204,9 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("doctor", help="check Java, Flink, TensorFlow, the jar and /dev/shm")
     sub.add_parser("demo", help="run the main job: --example ctr (default), digits or ring; other options go to it",
                    add_help=False)
+    sub.add_parser("bench", help="the benchmark table (bench/run.py; its options pass through)", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "demo":
         return cmd_demo(rest)
+    if args.cmd == "bench":
+        return cmd_bench(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"stat": cmd_stat, "doctor": cmd_doctor}[args.cmd](args)
