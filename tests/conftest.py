@@ -9,6 +9,31 @@ import pytest
 PEER = str(Path(__file__).with_name("ring_peer.py"))
 
 
+def compile_java(out_dir: Path, sources: list[Path], with_flink_dist: bool = False) -> str:
+    """Compiles test-side Java sources against the installed connector jar; returns the class path
+    (skips the test when there is no javac)."""
+    import shutil
+
+    from flinktf_ipc import flink
+
+    javac = shutil.which("javac")
+    if javac is None:
+        pytest.skip("javac not installed")
+    cp = [flink.jar_path()]
+    if with_flink_dist:
+        import glob
+
+        import pyflink
+
+        dist = glob.glob(os.path.join(os.path.dirname(pyflink.__file__), "lib", "flink-dist-*.jar"))
+        assert len(dist) == 1, dist
+        cp.append(dist[0])
+    classpath = os.pathsep.join(cp)
+    subprocess.run([javac, "--release", "11", "-cp", classpath, "-d", str(out_dir), *map(str, sources)],
+                   check=True, timeout=120)
+    return os.pathsep.join([str(out_dir), classpath])
+
+
 @pytest.fixture
 def ring_path():
     """A fresh ring path in /dev/shm, removed afterwards if something left it."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import compile_java
 
 from flinktf_ipc import RingReader
 from flinktf_ipc import heartbeat as hbm
@@ -299,14 +300,7 @@ def test_cancel_leaves_no_worker_and_no_file(flink_env, ring_dir, out_dir) -> No
 
 @pytest.fixture(scope="module")
 def writer_side_cp(tmp_path_factory: pytest.TempPathFactory) -> str:
-    jar = flink.jar_path()
-    javac = shutil.which("javac")
-    if javac is None:
-        pytest.skip("javac not installed")
-    out = tmp_path_factory.mktemp("java")
-    subprocess.run([javac, "--release", "11", "-cp", jar, "-d", str(out), str(WRITER_SIDE_SRC)],
-                   check=True, timeout=120)
-    return f"{out}{os.pathsep}{jar}"
+    return compile_java(tmp_path_factory.mktemp("java"), [WRITER_SIDE_SRC])
 
 
 def start_writer_side(cp: str, ring: Path, mode: str, records: int) -> subprocess.Popen[str]:

@@ -9,9 +9,6 @@ record batches into a ring; pyarrow is the judge of every byte.
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import compile_java
 
 from flinktf_ipc import RingReader
 from flinktf_ipc.arrow import ArrowRingReader, batch_to_numpy, column_to_numpy
@@ -77,19 +75,8 @@ def test_expected_row_has_non_ascii_and_nulls_in_every_column() -> None:
 @pytest.fixture(scope="session")
 def java_cp(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Class path: the compiled test writer, the installed connector jar and flink-dist."""
-    jar = flink.jar_path()
-    javac = shutil.which("javac")
-    if javac is None:
-        pytest.skip("javac not installed")
-    import pyflink
-    dist = glob.glob(os.path.join(os.path.dirname(pyflink.__file__), "lib", "flink-dist-*.jar"))
-    assert len(dist) == 1, dist
-    cp = os.pathsep.join([jar, dist[0]])
-    out = tmp_path_factory.mktemp("java-arrow")
-    subprocess.run([javac, "--release", "11", "-cp", cp, "-d", str(out),
-                    str(JAVA_SRC / "ArrowRows.java"), str(JAVA_SRC / "ArrowCrossLangWriter.java")],
-                   check=True, timeout=120)
-    return os.pathsep.join([str(out), cp])
+    return compile_java(tmp_path_factory.mktemp("java-arrow"),
+                        [JAVA_SRC / "ArrowRows.java", JAVA_SRC / "ArrowCrossLangWriter.java"], with_flink_dist=True)
 
 
 def run_writer(cp: str, path: Path, capacity: int, sizes: list[int]) -> subprocess.Popen[str]:

@@ -7,7 +7,6 @@ installed connector jar; record i is generated identically on both sides.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import compile_java
 
 from flinktf_ipc import RingReader
 
@@ -47,14 +47,7 @@ def check_record(i: int, rec: memoryview, max_record: int) -> None:
 @pytest.fixture(scope="session")
 def java_classes(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Class path with the installed jar and the compiled CrossLangWriter."""
-    jar = flink.jar_path()
-    javac = shutil.which("javac")
-    if javac is None:
-        pytest.skip("javac not installed")
-    out = tmp_path_factory.mktemp("java")
-    subprocess.run([javac, "--release", "11", "-cp", jar, "-d", str(out), str(WRITER_SRC)],
-                   check=True, timeout=120)
-    return f"{out}{os.pathsep}{jar}"
+    return compile_java(tmp_path_factory.mktemp("java"), [WRITER_SRC])
 
 
 def start_writer(cp: str, path: Path, capacity: int, align: int, start: int, count: int,
