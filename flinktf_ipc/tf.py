@@ -238,13 +238,36 @@ class _ArrowPlan:
         return tuple(flat)
 
 
+def _run_view(c: np.ndarray, k: int) -> np.ndarray:
+    """k batches of rows as a (k, rows // k, ...) view."""
+    return c.reshape(k, c.shape[0] // k, *c.shape[1:])
+
+
+def _aligned_copy(c: np.ndarray) -> np.ndarray:
+    """A copy in 64-byte aligned memory, which TensorFlow wraps without copying it again."""
+    if c.dtype == object:
+        return c.copy()
+    raw = np.empty(c.nbytes + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    out = raw[start:start + c.nbytes].view(c.dtype).reshape(c.shape)
+    np.copyto(out, c)
+    return out
+
+
 def _copied(rb: Any) -> Any:
     """A record batch with its own memory (an IPC round trip: one copy)."""
     return pa.ipc.read_record_batch(rb.serialize(), rb.schema)
 
 
 def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop_remainder: bool,
-                   ring: str) -> Iterator[tuple[np.ndarray, ...]]:
+                   ring: str, runs: bool = False) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
+    """``(k, components)``: k batches of ``batch_size`` rows (the last may be short), in order.
+
+    Without ``runs`` k is always 1. With ``runs``, the whole batches that lie inside one record
+    come out as one slice of it (k >= 1, components of k * batch_size rows, still views of the
+    ring), so the Python work is once per record rather than once per batch; a batch gathered
+    from several records comes out alone (k = 1).
+    """
     pending: deque[Any] = deque()
     count = 0
     while (rb := next(items, _END)) is not _END:
@@ -255,6 +278,18 @@ def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop
         del rb
         count += n
         while count >= batch_size:
+            if runs and pending[0].num_rows >= batch_size:
+                rows = pending[0].num_rows
+                k = rows // batch_size
+                if k * batch_size == rows:
+                    piece = pending.popleft()
+                else:
+                    piece = pending[0].slice(0, k * batch_size)
+                    pending[0] = pending[0].slice(k * batch_size)
+                count -= k * batch_size
+                yield k, plan.components([piece], ring)
+                del piece
+                continue
             pieces, need = [], batch_size
             while need:
                 rows = pending[0].num_rows
@@ -266,14 +301,14 @@ def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop
                     pending[0] = pending[0].slice(need)
                     need = 0
             count -= batch_size
-            yield plan.components(pieces, ring)
+            yield 1, plan.components(pieces, ring)
             del pieces
         # Rows short of a batch wait for the next record batch: copy them out of the ring, so no
         # ring space is held while the stream is idle. A writer's flush (Flink's checkpoint)
         # waits for the reader to give back everything, so held rows would stall it.
         pending = deque(_copied(p) for p in pending)
     if count and not drop_remainder:
-        yield plan.components(list(pending), ring)
+        yield 1, plan.components(list(pending), ring)
 
 
 # ---- example -------------------------------------------------------------------------------------
@@ -379,16 +414,35 @@ def ring_dataset(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLi
                 raise ValueError(f"{s.ring}: schema {other} differs from {first.ring}'s {schema}")
         plan = _ArrowPlan(schema, features, label, defaults, ring)
 
-        def gen_arrow() -> Iterator[tuple[np.ndarray, ...]]:
-            batches = _rebatch_arrow(items(), plan, batch_size, drop_remainder, ring)
-            while (comps := next(batches, _END)) is not _END:
-                out = tuple(np.array(c) for c in comps) if copy else comps
+        if any(plan.kinds[n].ragged for n in plan.columns):
+            def gen_arrow() -> Iterator[tuple[np.ndarray, ...]]:
+                batches = _rebatch_arrow(items(), plan, batch_size, drop_remainder, ring)
+                while (kc := next(batches, _END)) is not _END:
+                    out = tuple(np.array(c) for c in kc[1]) if copy else kc[1]
+                    del kc
+                    yield out
+                    del out  # TF has it now; our reference must not pin the ring while we wait
+
+            ds = tf.data.Dataset.from_generator(gen_arrow, output_signature=plan.signature(batch_dim))
+            return ds.map(plan.assemble)
+
+        # Dense columns: the generator yields runs of k batches as (k, rows, ...) views (one call
+        # per record, not per batch) and TF splits them in C++. from_tensor_slices hands out
+        # sub-slices that share the run's buffer when they are 64-byte aligned (a copy otherwise),
+        # so a batch aliases the ring exactly where it did when it was yielded alone.
+        def gen_runs() -> Iterator[tuple[np.ndarray, ...]]:
+            batches = _rebatch_arrow(items(), plan, batch_size, drop_remainder, ring, runs=True)
+            while (kc := next(batches, _END)) is not _END:
+                k, comps = kc
+                del kc
+                out = tuple(_run_view(_aligned_copy(c) if copy else c, k) for c in comps)
                 del comps
                 yield out
                 del out  # TF has it now; our reference must not pin the ring while we wait
 
-        ds = tf.data.Dataset.from_generator(gen_arrow, output_signature=plan.signature(batch_dim))
-        return ds.map(plan.assemble)
+        sig = tuple(tf.TensorSpec((None, *s.shape), s.dtype, name=s.name) for s in plan.signature(batch_dim))
+        ds = tf.data.Dataset.from_generator(gen_runs, output_signature=sig)
+        return ds.flat_map(lambda *run: tf.data.Dataset.from_tensor_slices(plan.assemble(*run)))
 
     if isinstance(first.decoder, ExampleDecoder):
         spec = _example_spec(first.decoder, defaults)

@@ -82,7 +82,8 @@ def test_every_type_through_the_dataset(ring_path, peers):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("per, batch, drop", [(70, 128, False), (300, 64, False), (64, 64, True), (50, 33, True)])
+@pytest.mark.parametrize("per, batch, drop", [(70, 128, False), (300, 64, False), (64, 64, True), (50, 33, True),
+                                              (256, 64, False), (130, 32, True)])
 def test_rebatching_is_independent_of_the_writer(ring_path, peers, per, batch, drop):
     n = 1000
     peers("seq", ring_path, n, per, 1 << 18)
@@ -98,6 +99,60 @@ def test_rebatching_is_independent_of_the_writer(ring_path, peers, per, batch, d
     np.testing.assert_array_equal(np.concatenate(ys), np.arange(full * batch if drop else n))
     np.testing.assert_array_equal(np.concatenate(xs).ravel(),
                                   (np.arange(len(np.concatenate(ys)) * 4) % 1_000_003).astype(np.float32))
+
+
+def test_whole_batches_inside_a_record_come_out_as_one_run():
+    """The generator runs once per record: a record's whole batches are one (k, rows) slice."""
+    from flinktf_ipc.tf import _ArrowPlan, _rebatch_arrow
+
+    schema = pa.schema([("x", pa.list_(pa.float32(), 2)), ("y", pa.int64())])
+
+    def rb(start, n):
+        return pa.record_batch([pa.FixedSizeListArray.from_arrays(
+            pa.array(np.arange(2 * start, 2 * (start + n), dtype=np.float32)), 2), pa.array(np.arange(start, start + n))],
+            schema=schema)
+
+    plan = _ArrowPlan(schema, "x", "y", None, "mem")
+    sizes = [40, 40, 10, 75, 25]  # batch 20: runs, a batch of two records, a run after a remainder
+    starts = np.cumsum([0, *sizes[:-1]])
+    for drop in (False, True):
+        out = list(_rebatch_arrow(iter([rb(s, n) for s, n in zip(starts, sizes)]), plan, 20, drop, "mem", runs=True))
+        assert [(k, len(c[1])) for k, c in out] == [(2, 40), (2, 40), (1, 20), (3, 60), (1, 20)] + ([] if drop else [(1, 10)])
+        ys = np.concatenate([c[1] for _, c in out])
+        np.testing.assert_array_equal(ys, np.arange(len(ys)))
+        np.testing.assert_array_equal(np.concatenate([c[0] for _, c in out]).ravel(), np.arange(2 * len(ys)))
+        assert [k for k, _ in _rebatch_arrow(iter([rb(0, 60)]), plan, 20, drop, "mem")] == [1, 1, 1]
+
+
+def _tensor_address(t) -> int:
+    import ctypes
+
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return ctypes.c_void_p.from_address(get(tf.experimental.dlpack.to_dlpack(t), b"dltensor")).value
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("copy", [False, True])
+def test_aligned_batches_alias_the_ring_unless_copy(ring_path, copy):
+    """A batch inside one record is the ring's memory in TF (no copy), also when TF cuts it from
+    a run of batches; a batch gathered from two records is a copy; copy=True copies every one."""
+    schema = pa.schema([("x", pa.list_(pa.float32(), 4)), ("y", pa.int64())])
+    per = 64 * 5 + 16  # 5 batches, then 16 rows that go with the next record's first 48
+    with ArrowRingWriter.create(ring_path, schema, capacity=1 << 20) as w:
+        for i in range(3):
+            w.write_batch(pa.record_batch([pa.FixedSizeListArray.from_arrays(
+                pa.array(np.arange(per * 4, dtype=np.float32)), 4), pa.array(np.arange(per))], schema=schema))
+    ds = ring_dataset(ring_path, features="x", label="y", batch_size=64, copy=copy)
+    maps = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        if os.path.basename(ring_path) in line:
+            lo, hi = line.split()[0].split("-")
+            maps.append((int(lo, 16), int(hi, 16)))
+    assert maps
+    got = "".join("R" if all(any(lo <= _tensor_address(t) < hi for lo, hi in maps) for t in (x, y)) else "-"
+                  for x, y in ds)
+    assert got == ("-" * 16 if copy else "RRRRR-RRRR-RRRR-")
 
 
 @pytest.mark.timeout(120)
