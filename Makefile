@@ -44,7 +44,7 @@ bench: $(BUILT)
 	$(VENV)/bin/pytest bench --benchmark-only -p no:cacheprovider --benchmark-columns=min,median,ops -q
 
 lint: $(DEPS)
-	$(VENV)/bin/ruff check flinktf_ipc tests bench
+	$(VENV)/bin/ruff check flinktf_ipc tests bench examples
 	$(VENV)/bin/mypy flinktf_ipc
 
 clean:
