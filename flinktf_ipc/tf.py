@@ -32,6 +32,7 @@ import glob
 import os
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -45,6 +46,7 @@ from .errors import RingTimeout
 from .ring import RingReader
 
 _END = object()
+_IDLE_SLICE = 0.25  # seconds between lettings-go of freed arrays while the rings are idle
 
 
 def _ring_paths(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -115,7 +117,7 @@ class _Merge:
 
     def __iter__(self) -> Iterator[Any]:
         while self.live:
-            x = self.q.get()
+            x = _idle_read(lambda t: self.q.get(timeout=t) if t else self.q.get_nowait(), None, queue.Empty)
             if x is _END:
                 self.live -= 1
             elif isinstance(x, BaseException):
@@ -136,9 +138,39 @@ class _Merge:
             t.join(timeout=5)
 
 
+def _release_freed_arrays() -> None:
+    """Lets go of the NumPy arrays whose tensors TensorFlow has freed since it last held the GIL.
+
+    TF frees a tensor wrapping a NumPy array (a view of the ring) from any thread, so it only
+    queues the array's decref and runs the queue when it next holds the GIL (an EagerTensor's
+    dealloc, the end of a ``py_func`` call). A generator blocked inside ``py_func`` waiting for
+    the ring would keep those arrays, and their ring space, for as long as the stream is idle:
+    a writer's flush (Flink's checkpoint) waits for that space. A short-lived EagerTensor runs
+    the queue.
+    """
+    tf.constant(0)
+
+
+def _idle_read(read: Callable[[float], Any], timeout: float | None, empty: type[BaseException]) -> Any:
+    """``read(0)``; while that finds nothing, freed arrays are let go and ``read`` waits in slices."""
+    try:
+        return read(0)
+    except empty:
+        pass
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        _release_freed_arrays()
+        left = _IDLE_SLICE if deadline is None else min(_IDLE_SLICE, deadline - time.monotonic())
+        try:
+            return read(max(left, 0.0))
+        except empty:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
 def _single(stream: CodecStream, timeout: float | None) -> Iterator[Any]:
     while True:
-        items = stream.read(timeout)
+        items = _idle_read(stream.read, timeout, RingTimeout)
         if items is None:
             return
         it = iter(items)

@@ -328,8 +328,12 @@ def test_keras_learns_a_known_linear_function(ring_path, peers):
 
 
 @pytest.mark.timeout(120)
-def test_idle_dataset_holds_no_ring_space_so_a_flush_completes(ring_path):
-    """A checkpoint (the writer's flush) while the dataset waits for the rest of a batch."""
+@pytest.mark.parametrize("in_graph", [False, True])
+def test_idle_dataset_holds_no_ring_space_so_a_flush_completes(ring_path, in_graph):
+    """A checkpoint (the writer's flush) while the dataset waits for the rest of a batch.
+
+    ``in_graph``: the batches are used up inside TF (like a Keras train step), so TF, not Python,
+    frees the tensors that alias the ring."""
     import threading
 
     import pyarrow as pa
@@ -344,6 +348,8 @@ def test_idle_dataset_holds_no_ring_space_so_a_flush_completes(ring_path):
 
     def consume():
         ds = ring_dataset(ring_path, features="x", label="y", batch_size=100)
+        if in_graph:
+            ds = ds.map(lambda x, y: (tf.reduce_sum(x), y + 0))
         for x, y in ds:
             got.append(y.numpy().copy())
             del x, y  # like a training step: the tensors are dropped before the next batch
