@@ -77,6 +77,7 @@ def _consume(ds) -> tuple[int, float]:  # noqa: ANN001
     it = iter(ds)
     x, y = next(it)
     rows = int(y.shape[0])
+    del x, y  # a batch kept holds its ring space: the writer would stall once the ring came round
     t0 = time.perf_counter()
     for _x, y in it:
         rows += int(y.shape[0])
