@@ -46,6 +46,7 @@ from .errors import RingTimeout
 from .ring import RingReader
 
 _END = object()
+_PAGE = 4096
 _IDLE_SLICE = 0.25  # seconds between lettings-go of freed arrays while the rings are idle
 
 
@@ -275,6 +276,17 @@ def _run_view(c: np.ndarray, k: int) -> np.ndarray:
     return c.reshape(k, c.shape[0] // k, *c.shape[1:])
 
 
+def _prefault(comps: Sequence[np.ndarray]) -> None:
+    """Reads a byte of every page of views of the ring.
+
+    The reader's first touch of a ring page is a page fault; taken here, in the input pipeline's
+    thread, rather than in the training step that reads the batch.
+    """
+    for c in comps:
+        if c.dtype != object and c.nbytes >= _PAGE and c.flags.c_contiguous:
+            c.reshape(-1).view(np.uint8)[::_PAGE].max()
+
+
 def _aligned_copy(c: np.ndarray) -> np.ndarray:
     """A copy in 64-byte aligned memory, which TensorFlow wraps without copying it again."""
     if c.dtype == object:
@@ -467,6 +479,8 @@ def ring_dataset(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLi
             while (kc := next(batches, _END)) is not _END:
                 k, comps = kc
                 del kc
+                if not copy:
+                    _prefault(comps)  # a loop here would keep its last view (and ring space) held
                 out = tuple(_run_view(_aligned_copy(c) if copy else c, k) for c in comps)
                 del comps
                 yield out
