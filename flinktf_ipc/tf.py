@@ -13,9 +13,12 @@ The dataset then reads the rings once, in arrival order, until every one reaches
   Zero copy into TensorFlow: a batch inside one ring record is a NumPy view of the ring, and
   TensorFlow wraps a 64-byte aligned NumPy array without copying it (holding a reference to it);
   it copies arrays that are not aligned (a batch starting mid-record) or that were concatenated
-  from several records. So a numeric tensor may alias the ring: it never changes, and it holds
-  its ring space until it is freed, like any view (a tensor kept forever stalls the writer once
-  the ring comes round to it). ``copy=True`` copies every batch out of the ring instead.
+  from several records. The whole batches of a record reach TF as one view, cut there (a
+  batch shares the view's buffer when it starts 64-byte aligned), so the Python work is once per
+  record, not per batch; ragged columns go batch by batch. So a numeric tensor may alias the
+  ring: it never changes, and it holds its ring space until it is freed, like any view (a
+  tensor kept forever stalls the writer once the ring comes round to it). ``copy=True``
+  copies every batch out of the ring instead.
 - ``example`` streams: ``batch_size`` serialized ``tf.train.Example`` records are parsed at once
   in the graph with ``tf.io.parse_example``, with the feature spec from the codec header.
 - ``bytes`` (and other codecs): ``decode_fn(records)`` turns a list of ``batch_size`` record
@@ -45,7 +48,7 @@ from .codecs import CodecStream, ExampleDecoder
 from .errors import RingTimeout
 from .ring import RingReader
 
-_END = object()
+_END: Any = object()  # Any: `next(it, _END)` keeps the iterator's item type
 _PAGE = 4096
 _IDLE_SLICE = 0.25  # seconds between lettings-go of freed arrays while the rings are idle
 

@@ -108,16 +108,18 @@ def test_whole_batches_inside_a_record_come_out_as_one_run():
     schema = pa.schema([("x", pa.list_(pa.float32(), 2)), ("y", pa.int64())])
 
     def rb(start, n):
-        return pa.record_batch([pa.FixedSizeListArray.from_arrays(
-            pa.array(np.arange(2 * start, 2 * (start + n), dtype=np.float32)), 2), pa.array(np.arange(start, start + n))],
-            schema=schema)
+        x = pa.array(np.arange(2 * start, 2 * (start + n), dtype=np.float32))
+        return pa.record_batch([pa.FixedSizeListArray.from_arrays(x, 2), pa.array(np.arange(start, start + n))],
+                               schema=schema)
 
     plan = _ArrowPlan(schema, "x", "y", None, "mem")
     sizes = [40, 40, 10, 75, 25]  # batch 20: runs, a batch of two records, a run after a remainder
     starts = np.cumsum([0, *sizes[:-1]])
     for drop in (False, True):
-        out = list(_rebatch_arrow(iter([rb(s, n) for s, n in zip(starts, sizes)]), plan, 20, drop, "mem", runs=True))
-        assert [(k, len(c[1])) for k, c in out] == [(2, 40), (2, 40), (1, 20), (3, 60), (1, 20)] + ([] if drop else [(1, 10)])
+        records = [rb(s, n) for s, n in zip(starts, sizes, strict=True)]
+        out = list(_rebatch_arrow(iter(records), plan, 20, drop, "mem", runs=True))
+        want = [(2, 40), (2, 40), (1, 20), (3, 60), (1, 20)] + ([] if drop else [(1, 10)])
+        assert [(k, len(c[1])) for k, c in out] == want
         ys = np.concatenate([c[1] for _, c in out])
         np.testing.assert_array_equal(ys, np.arange(len(ys)))
         np.testing.assert_array_equal(np.concatenate([c[0] for _, c in out]).ravel(), np.arange(2 * len(ys)))
@@ -140,7 +142,7 @@ def test_aligned_batches_alias_the_ring_unless_copy(ring_path, copy):
     schema = pa.schema([("x", pa.list_(pa.float32(), 4)), ("y", pa.int64())])
     per = 64 * 5 + 16  # 5 batches, then 16 rows that go with the next record's first 48
     with ArrowRingWriter.create(ring_path, schema, capacity=1 << 20) as w:
-        for i in range(3):
+        for _ in range(3):
             w.write_batch(pa.record_batch([pa.FixedSizeListArray.from_arrays(
                 pa.array(np.arange(per * 4, dtype=np.float32)), 4), pa.array(np.arange(per))], schema=schema))
     ds = ring_dataset(ring_path, features="x", label="y", batch_size=64, copy=copy)
