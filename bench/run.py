@@ -121,8 +121,11 @@ def main_job(rows: int) -> dict[str, float]:
     """examples/ctr.py with and without training: the feed's share of the job's time."""
     seconds = {}
     for mode, extra in (("train", []), ("feed", ["--no-train"])):
-        out = subprocess.run([sys.executable, "-P", str(ROOT / "examples" / "ctr.py"), "--rows", str(rows), *extra],
-                             check=True, capture_output=True, text=True, cwd="/tmp").stdout
+        p = subprocess.run([sys.executable, "-P", str(ROOT / "examples" / "ctr.py"), "--rows", str(rows), *extra],
+                           capture_output=True, text=True, cwd="/tmp")
+        if p.returncode:
+            raise SystemExit(f"examples/ctr.py {' '.join(extra)} failed:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+        out = p.stdout
         seconds[mode] = float(out.split("job FINISHED in ")[1].split(" s")[0])
     return seconds
 
