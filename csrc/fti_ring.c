@@ -735,7 +735,7 @@ int fti_reader_next(fti_reader *rd, uint32_t max, fti_batch *b, uint32_t *offset
                 return 0;
             }
         }
-        uint64_t first = rd->cursor & r->mask, end = rd->cursor;
+        uint64_t first = rd->cursor & r->mask, end = rd->cursor, bytes = 0;
         uint32_t n = 0, same = 1;
         /* A batch covers at most half the data area: a reader that holds one batch while it
          * waits for the next leaves the writer room for any record (max_record is capacity/4). */
@@ -771,6 +771,7 @@ int fti_reader_next(fti_reader *rd, uint32_t max, fti_batch *b, uint32_t *offset
             }
             offsets[n] = (uint32_t)(idx - first);
             lens[n] = len;
+            bytes += len;
             same &= len == lens[0];
             n++;
             end += fsize;
@@ -781,9 +782,6 @@ int fti_reader_next(fti_reader *rd, uint32_t max, fti_batch *b, uint32_t *offset
         b->count = n;
         b->end_pos = end;
         b->stride = same ? (uint32_t)frame_size(r, lens[0]) : 0;
-        uint64_t bytes = 0;
-        for (uint32_t i = 0; i < n; i++)
-            bytes += lens[i];
         atomic_store_explicit(&h->records_out, atomic_load_explicit(&h->records_out, memory_order_relaxed) + n,
                               memory_order_relaxed);
         atomic_store_explicit(&h->bytes_out, atomic_load_explicit(&h->bytes_out, memory_order_relaxed) + bytes,
