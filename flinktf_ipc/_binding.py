@@ -74,13 +74,20 @@ def writer_write(w: Handle, data: Any, timeout_ns: int) -> int:
     return int(lib.fti_writer_write(w, buf, len(buf), timeout_ns))
 
 
-def writer_writev(w: Handle, records: Sequence[Any], timeout_ns: int) -> int:
-    """Writes records and publishes them together; returns how many went in, or -errno."""
-    n = len(records)
-    bufs = [ffi.from_buffer(r) for r in records]
-    ptrs = ffi.new("void *[]", bufs)
-    lens = ffi.new("uint32_t[]", [len(b) for b in bufs])
-    return int(lib.fti_writer_writev(w, ptrs, lens, n, timeout_ns))
+class IoVec:
+    """Pointers and lengths of records for fti_writer_writev, made once per write_many."""
+
+    def __init__(self, records: Sequence[Any]) -> None:
+        self._bufs = [ffi.from_buffer(r) for r in records]  # keeps the records' memory alive
+        sizes = [len(b) for b in self._bufs]
+        self.n = len(sizes)
+        self.largest = max(sizes, default=0)
+        self._ptrs = ffi.new("void *[]", self._bufs)
+        self._lens = ffi.new("uint32_t[]", sizes)
+
+    def write(self, w: Handle, start: int, timeout_ns: int) -> int:
+        """Writes records start.. and publishes them together; returns how many went in, or -errno."""
+        return int(lib.fti_writer_writev(w, self._ptrs + start, self._lens + start, self.n - start, timeout_ns))
 
 
 def writer_reserve(w: Handle, size: int, timeout_ns: int) -> tuple[int, Any]:

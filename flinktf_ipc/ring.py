@@ -113,13 +113,12 @@ class RingWriter:
     def write_many(self, records: Iterable[Any], timeout: float | None = None) -> int:
         """Writes records and publishes them with one store; returns how many were written."""
         h = self._handle()
-        todo: Sequence[Any] = records if isinstance(records, (list, tuple)) else list(records)
-        for r in todo:
-            self._check_size(memoryview(r).nbytes)
+        iov = B.IoVec(records if isinstance(records, (list, tuple)) else list(records))
+        self._check_size(iov.largest)  # before anything is written
         clock = _Clock(timeout)
         done = 0
-        while done < len(todo):
-            rc = B.writer_writev(h, todo[done:], clock.slice_ns())
+        while done < iov.n:
+            rc = iov.write(h, done, clock.slice_ns())
             if rc > 0:
                 done += rc
             elif rc not in _WAITING or clock.expired():
