@@ -248,9 +248,9 @@ def test_stopped_worker_is_detected_within_the_timeout_and_the_job_completes(fli
     env.execute("flinktf-ipc failover: worker hung")
     watcher.join(timeout=10)
     assert not errors, errors
-    # Declared dead once its heartbeat is older than the timeout, checked every interval (0.5 s);
-    # the slack is for a loaded machine.
-    assert detected and detected[0] < timeout + 5.0, f"detected after {detected} s (timeout {timeout} s)"
+    # Declared dead by its heartbeat's age (the log says so), never before that heartbeat went
+    # stale: at least the timeout less one heartbeat interval after the stop.
+    assert detected and detected[0] >= timeout - 1.0, f"killed after {detected} s (timeout {timeout} s)"
     by_attempt = assert_zero_lost(out_dir, n)
     assert len(by_attempt) >= 2, "a fresh attempt took over"
     assert_no_leftovers(ring_dir, out_dir)
@@ -322,7 +322,7 @@ def test_worker_exits_with_peer_lost_when_the_jvm_writer_is_lost(  # type: ignor
         # The JVM's heartbeat is what flinktf_ipc.heartbeat reads: pid, start time, fresh, counting.
         hb = hbm.read_heartbeat(ring_dir / "lost-0.writer.hb")
         assert (hb.role, hb.pid, hb.state, hb.progress) == ("writer", jvm.pid, hbm.State.RUNNING, {"records": 1000})
-        assert hb.process_alive() and hb.age() < 5
+        assert hbm.check(ring_dir / "lost-0.writer.hb")[0] is hbm.Liveness.ALIVE
         ctx = {"version": 1, "entry": ENTRY, "rings": [str(ring)], "role": "worker", "index": 0, "attempt": 0,
                "heartbeat": str(ring_dir / "lost-0.worker.hb"), "peer_heartbeat": str(ring_dir / "lost-0.writer.hb"),
                "heartbeat_interval": 0.2, "heartbeat_timeout": 2.0, "properties": {"out": str(out_dir)}}

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -32,10 +31,9 @@ def test_writer_killed_reader_gets_peer_lost(ring_path, peer):
         assert got == list(range(100))  # what was published is still delivered
         writer.send_signal(signal.SIGKILL)
         writer.wait(timeout=10)
-        t0 = time.monotonic()
+        # PeerLost, not RingTimeout: the dead writer is detected within the wait
         with pytest.raises(PeerLost, match=f"writer process {writer.pid} is gone"):
             r.read(timeout=8)
-        assert time.monotonic() - t0 < 8  # detected, not a timeout
 
 
 @pytest.mark.timeout(60)
