@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +26,11 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+
+# Run as `python -P` (the checkout must not shadow the installed package): this directory is not
+# on sys.path, so append it for the sibling _common (it holds no flinktf_ipc).
+sys.path.append(str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
 
 D = 784
 ROW_BYTES = D * 4 + 8
@@ -163,18 +167,6 @@ def keras_epochs(rows: int, batch: int, repeat: int) -> tuple[float, float, floa
         model.fit(mem.prefetch(tf.data.AUTOTUNE), epochs=1, verbose=0)
         mem_t.append(time.perf_counter() - t0)
     return statistics.median(ring_t), statistics.median(filled_t), statistics.median(mem_t)
-
-
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def main() -> None:

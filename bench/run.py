@@ -18,7 +18,6 @@ import datetime
 import json
 import multiprocessing as mp
 import os
-import platform
 import socket
 import statistics
 import struct
@@ -30,6 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from flinktf_ipc import RingReader, default_ring_dir
+
+# Run as `python -P` (the checkout must not shadow the installed package): this directory is not
+# on sys.path, so append it for the sibling _common (it holds no flinktf_ipc).
+sys.path.append(str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
 
 SIZES = [64, 1024, 65536, 1 << 20]
 ROOT = Path(__file__).resolve().parents[1]
@@ -299,18 +303,6 @@ def median_of(fn, repeat: int) -> tuple[float, float]:
 
 def human_size(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1024 else f"{n} B"
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def main() -> None:
