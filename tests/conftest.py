@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 PEER = str(Path(__file__).with_name("ring_peer.py"))
+ARROW_PEER = str(Path(__file__).with_name("arrow_peer.py"))
 
 
 def compile_java(out_dir: Path, sources: list[Path], with_flink_dist: bool = False) -> str:
@@ -43,14 +44,13 @@ def ring_path():
         os.unlink(path)
 
 
-@pytest.fixture
-def peer():
-    """Starts `ring_peer.py ROLE ARGS...` as a separate process; kills leftovers at the end."""
-    procs = []
+def _peers(script: str, **popen: object):
+    """Yields `start(*args)`, which runs `script ARGS...` as a separate process; kills leftovers at the end."""
+    procs: list[subprocess.Popen] = []
 
     def start(*args: object) -> subprocess.Popen:
-        p = subprocess.Popen([sys.executable, PEER, *map(str, args)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen([sys.executable, script, *map(str, args)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, **popen)
         procs.append(p)
         return p
 
@@ -59,3 +59,15 @@ def peer():
         if p.poll() is None:
             p.kill()
         p.wait(timeout=10)
+
+
+@pytest.fixture
+def peer():
+    """Starts `ring_peer.py ROLE ARGS...` as a separate process; kills leftovers at the end."""
+    yield from _peers(PEER)
+
+
+@pytest.fixture
+def peers():
+    """Starts `arrow_peer.py ROLE PATH ARGS...` (stdin a pipe, for the roles that wait on it)."""
+    yield from _peers(ARROW_PEER, stdin=subprocess.PIPE)

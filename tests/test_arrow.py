@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,28 +16,6 @@ from flinktf_ipc.arrow import (ArrowRingReader, ArrowRingWriter, Ragged, batch_t
 
 sys.path.insert(0, str(Path(__file__).parent))
 import arrow_peer  # noqa: E402
-
-PEER = str(Path(__file__).with_name("arrow_peer.py"))
-
-
-def run_peer(*args: object) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, PEER, *map(str, args)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-@pytest.fixture
-def peers():
-    procs: list[subprocess.Popen] = []
-
-    def start(*args: object) -> subprocess.Popen:
-        procs.append(run_peer(*args))
-        return procs[-1]
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        p.wait(timeout=10)
 
 
 def _buffers_aligned(rb: pa.RecordBatch) -> None:

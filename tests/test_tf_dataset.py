@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,24 +19,6 @@ from flinktf_ipc.tf import ring_dataset  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import arrow_peer  # noqa: E402
-
-PEER = str(Path(__file__).with_name("arrow_peer.py"))
-
-
-@pytest.fixture
-def peers():
-    procs: list[subprocess.Popen] = []
-
-    def start(*args: object) -> subprocess.Popen:
-        procs.append(subprocess.Popen([sys.executable, PEER, *map(str, args)], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        return procs[-1]
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        p.wait(timeout=10)
 
 
 @pytest.fixture
