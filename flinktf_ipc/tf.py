@@ -44,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 
+from .arrow import _NO_DEFAULT, Ragged, column_kind, column_to_numpy
 from .codecs import CodecStream, ExampleDecoder
 from .errors import RingTimeout
 from .ring import RingReader
@@ -189,9 +190,14 @@ def _tf_dtype(name: str) -> tf.DType:
     return tf.string if name == "string" else tf.as_dtype(np.dtype(name))
 
 
-def _concat(parts: list[Any]) -> Any:
-    from .arrow import Ragged
+def _feature_names(features: str | Sequence[str] | None, label: str | None, names: Sequence[str]) -> list[str]:
+    """The feature columns: one name, a list of names, or None for every column but the label."""
+    if features is None:
+        return [n for n in names if n != label]
+    return [features] if isinstance(features, str) else list(features)
 
+
+def _concat(parts: list[Any]) -> Any:
     if len(parts) == 1:
         return parts[0]
     if isinstance(parts[0], Ragged):
@@ -210,17 +216,8 @@ class _ArrowPlan:
 
     def __init__(self, schema: Any, features: str | Sequence[str] | None, label: str | None,
                  defaults: Mapping[str, Any] | None, ring: str) -> None:
-        from .arrow import column_kind
-
         names = schema.names
-        if features is None:
-            feats = [n for n in names if n != label]
-            single = len(feats) == 1
-        elif isinstance(features, str):
-            feats, single = [features], True
-        else:
-            feats = list(features)
-            single = len(feats) == 1
+        feats = _feature_names(features, label, names)
         if not feats:
             raise ValueError(f"{ring}: no feature columns")
         for n in [*feats, *([label] if label else [])]:
@@ -229,7 +226,7 @@ class _ArrowPlan:
         for n in defaults or {}:
             if n not in names:
                 raise ValueError(f"{ring}: defaults names column {n!r}, which is not in the schema")
-        self.feats, self.single, self.label = feats, single, label
+        self.feats, self.single, self.label = feats, len(feats) == 1, label
         self.columns = feats + ([label] if label else [])
         self.defaults = dict(defaults or {})
         self.kinds = {n: column_kind(schema.field(n)) for n in self.columns}
@@ -260,8 +257,6 @@ class _ArrowPlan:
         return (x, out[self.label]) if self.label else x
 
     def components(self, pieces: list[Any], ring: str) -> tuple[np.ndarray, ...]:
-        from .arrow import _NO_DEFAULT, Ragged, column_to_numpy
-
         flat = []
         for n in self.columns:
             d = self.defaults.get(n, _NO_DEFAULT)
@@ -352,8 +347,11 @@ def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop
             del pieces
         # Rows short of a batch wait for the next record batch: copy them out of the ring, so no
         # ring space is held while the stream is idle. A writer's flush (Flink's checkpoint)
-        # waits for the reader to give back everything, so held rows would stall it.
-        pending = deque(_copied(p) for p in pending)
+        # waits for the reader to give back everything, so held rows would stall it. Only the
+        # last piece can still be in the ring (what this record left); the others were copied
+        # when their own record came.
+        if pending:
+            pending[-1] = _copied(pending[-1])
     if count and not drop_remainder:
         yield 1, plan.components(list(pending), ring)
 
@@ -364,7 +362,7 @@ def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop
 def _example_spec(decoder: ExampleDecoder, defaults: Mapping[str, Any] | None) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     for name, f in decoder.features.items():
-        dt = tf.string if f["dtype"] == "string" else tf.as_dtype(f["dtype"])
+        dt = _tf_dtype(f["dtype"])
         if f.get("shape") is None:
             spec[name] = tf.io.RaggedFeature(dt, row_splits_dtype=tf.int64)
         elif defaults and name in defaults:
@@ -495,8 +493,7 @@ def ring_dataset(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLi
 
     if isinstance(first.decoder, ExampleDecoder):
         spec = _example_spec(first.decoder, defaults)
-        wanted = [features] if isinstance(features, str) else (
-            list(features) if features is not None else [n for n in spec if n != label])
+        wanted = _feature_names(features, label, list(spec))
         for n in [*wanted, *([label] if label else [])]:
             if n not in spec:
                 raise ValueError(f"{ring}: feature {n!r} is not in the example feature spec ({', '.join(spec)})")
