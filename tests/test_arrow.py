@@ -217,6 +217,11 @@ def test_held_arrays_across_wraps_keep_their_values(ring_path, peers):
     w = peers("seq", ring_path, n, per, cap)
     held = []
     rows = 0
+
+    def unchanged(start, d):
+        np.testing.assert_array_equal(d["y"], np.arange(start, start + per))
+        np.testing.assert_array_equal(d["x"], batch_to_numpy(arrow_peer.seq_batch(start, per))["x"])
+
     with ArrowRingReader(ring_path, timeout=30) as r:
         for i, rb in enumerate(r):
             d = batch_to_numpy(rb)
@@ -225,10 +230,9 @@ def test_held_arrays_across_wraps_keep_their_values(ring_path, peers):
             if i % 7 == 0:
                 held.append((rows - rb.num_rows, d))
             if len(held) > 8:  # keep a bounded window held so the writer can go on
-                start, d0 = held.pop(0)
-                np.testing.assert_array_equal(d0["y"], np.arange(start, start + per))
-                exp = arrow_peer.seq_batch(start, per)
-                np.testing.assert_array_equal(d0["x"], batch_to_numpy(exp)["x"])
+                unchanged(*held.pop(0))
+        for start, d in held:  # the last ones held through the end of the stream
+            unchanged(start, d)
     assert rows == n
     assert w.wait(timeout=30) == 0
 
