@@ -458,15 +458,7 @@ public final class RingWriter implements AutoCloseable {
 
     /** Publishes what is staged and marks the end of the stream (writer_closed). Idempotent. */
     public void finish() {
-        if (finished) {
-            return;
-        }
-        publish();
-        finished = true;
-        // Pairs with the reader's acquire load of writer_closed, after which its load of
-        // write_pos sees the final position.
-        INTS.setRelease(buf, WRITER_CLOSED_OFF, 1);
-        wakeReaderIfSleeping();
+        end(1);
     }
 
     /**
@@ -475,15 +467,23 @@ public final class RingWriter implements AutoCloseable {
      * can tell a failed job from a slow one. No-op after {@link #finish()} or a previous abort.
      */
     public void abort() {
+        if (end(2)) {
+            aborted = true;
+        }
+    }
+
+    /** Publishes what is staged and stores writer_closed = {@code how}; false if already ended. */
+    private boolean end(int how) {
         if (finished) {
-            return;
+            return false;
         }
         publish();
         finished = true;
-        aborted = true;
-        // Pairs with the reader's acquire load of writer_closed, as in finish().
-        INTS.setRelease(buf, WRITER_CLOSED_OFF, 2);
+        // Pairs with the reader's acquire load of writer_closed, after which its load of
+        // write_pos sees the final position.
+        INTS.setRelease(buf, WRITER_CLOSED_OFF, how);
         wakeReaderIfSleeping();
+        return true;
     }
 
     /** True after {@link #finish()} or {@link #abort()}: no more writes. */
