@@ -11,7 +11,6 @@ import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -146,7 +145,7 @@ public final class WorkerSupervisor {
         }
         b.append(", \"properties\": {");
         String sep = "";
-        for (Map.Entry<String, String> e : new LinkedHashMap<>(s.properties).entrySet()) {
+        for (Map.Entry<String, String> e : s.properties.entrySet()) {
             b.append(sep).append(json(e.getKey())).append(": ").append(json(e.getValue()));
             sep = ", ";
         }
@@ -413,7 +412,7 @@ public final class WorkerSupervisor {
     }
 
     private void deleteFiles() {
-        for (Path p : new Path[] {contextFile, workerHb, writerHb.path()}) {
+        for (Path p : new Path[] {contextFile, workerHb}) {
             try {
                 Files.deleteIfExists(p);
             } catch (IOException e) {
@@ -421,7 +420,7 @@ public final class WorkerSupervisor {
             }
         }
         try {
-            writerHb.delete();
+            writerHb.delete(); // under its lock, so after a heartbeat write in progress, not before
         } catch (IOException e) {
             // best effort
         }
