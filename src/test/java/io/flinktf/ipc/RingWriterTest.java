@@ -371,7 +371,7 @@ class RingWriterTest {
     }
 
     @Test
-    void closeMarksEndOfStreamAndTheSecondDetachRemovesTheFile() throws Exception {
+    void closeMarksEndOfStreamAndBothSidesDetach() throws Exception {
         Path p = tmp.resolve("eos.ring");
         RingWriter w = RingWriter.create(p, 4096, 8);
         TestReader r = new TestReader(p);
