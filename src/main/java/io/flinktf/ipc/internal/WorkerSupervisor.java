@@ -16,6 +16,8 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Starts the TF worker process of one ring ({@code PYTHON -P -m flinktf_ipc.worker} with the
@@ -27,8 +29,18 @@ import java.util.function.LongSupplier;
  * gets the worker killed. The thread never touches Flink: it keeps the first error, which the
  * task thread picks up through {@link #check()} (from write/flush/timers, and between the slices
  * of a ring wait through {@link io.flinktf.ipc.RingWriter#setWaitCheck}).
+ *
+ * <p>A worker whose heartbeat says {@code finished} (its entry returned) no longer beats; it is
+ * not hung but tearing down (TF's teardown can take tens of seconds on a loaded machine), so it
+ * gets an exit grace of its own instead of the heartbeat timeout. Every verdict (a kill, a
+ * failure) is logged, kept as the task's error, written to the writer heartbeat's message (what
+ * {@code flinktf-ipc stat} shows) and appended to the worker's stderr file as a line starting
+ * with {@link #NOTE_PREFIX}: a kill is never silent.
  */
 public final class WorkerSupervisor {
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerSupervisor.class);
+    /** Starts the supervisor's lines in a worker's stderr file (read by the demo and by users). */
+    public static final String NOTE_PREFIX = "[flinktf-ipc supervisor] ";
     private static final long TICK_MS = 100;
     private static final int TAIL_LINES = 30;
     private static final int TAIL_BYTES = 8192;
@@ -46,6 +58,8 @@ public final class WorkerSupervisor {
         public long heartbeatIntervalNanos = TimeUnit.SECONDS.toNanos(1);
         public long heartbeatTimeoutNanos = TimeUnit.SECONDS.toNanos(10);
         public long shutdownGraceNanos = TimeUnit.SECONDS.toNanos(5);
+        /** How long a worker that said finished may take to exit before it is killed. */
+        public long exitGraceNanos = TimeUnit.SECONDS.toNanos(60);
         public String checkpointDir; // null: none
         public Map<String, String> properties = Collections.emptyMap();
         public Path logDir; // null: next to the TaskManager log, else a per-user temp dir
@@ -69,6 +83,9 @@ public final class WorkerSupervisor {
     private volatile String writerState = "starting";
     private volatile String writerMessage = "";
     private volatile long lastWorkerAgeNanos = -1;
+    private long finishedSeenAt; // monitor thread only; 0: the worker has not said finished
+    /** Set when a worker that had read the whole stream and said finished was killed after its exit grace. */
+    private volatile String killedAfterFinish;
     private boolean stopped;
 
     private WorkerSupervisor(Settings s) {
@@ -114,16 +131,21 @@ public final class WorkerSupervisor {
             Files.createDirectories(Paths.get(s.checkpointDir));
         }
         Files.write(contextFile, contextJson().getBytes(StandardCharsets.UTF_8));
+        // Fresh files, opened in append mode by the worker: the supervisor's notes land after its output.
+        Files.deleteIfExists(stdoutFile);
+        Files.deleteIfExists(stderrFile);
         writerHb.write("starting", "", progress());
         ProcessBuilder pb = new ProcessBuilder(s.python, "-P", "-m", "flinktf_ipc.worker");
         pb.environment().put("FLINKTF_WORKER_CONTEXT", contextFile.toString());
         pb.environment().put("PYTHONUNBUFFERED", "1");
-        pb.redirectOutput(stdoutFile.toFile());
-        pb.redirectError(stderrFile.toFile());
+        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(stdoutFile.toFile()));
+        pb.redirectError(ProcessBuilder.Redirect.appendTo(stderrFile.toFile()));
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         Runtime.getRuntime().addShutdownHook(shutdownHook);
         launchedAt = System.nanoTime();
         process = pb.start();
+        LOG.info("{}: started worker process {} (entry {}, ring {}, log {})", s.who, process.pid(), s.entry, s.ring,
+                stderrFile);
         writerState = "running";
         writerHb.write(writerState, "", progress());
         monitor.start();
@@ -194,7 +216,7 @@ public final class WorkerSupervisor {
             }
             if (!process.isAlive()) {
                 int status = process.exitValue();
-                if (!streamEnded || status != 0) {
+                if (!exitIsSuccess(status)) {
                     fail(exitMessage(status));
                 }
                 return; // nothing left to watch; the task thread picks the error up
@@ -239,11 +261,63 @@ public final class WorkerSupervisor {
         }
         long age = beat.ageNanos();
         lastWorkerAgeNanos = age;
+        if ("finished".equals(beat.state) || "failed".equals(beat.state)) {
+            // It said its last word and stopped beating: it is exiting, not hung.
+            checkExitGrace(now, beat.state);
+            return;
+        }
         if (age > s.heartbeatTimeoutNanos && process.isAlive()) {
             fail(describe() + " is hung: its heartbeat is " + seconds(age) + " old (timeout "
                     + seconds(s.heartbeatTimeoutNanos) + "; state " + beat.state + ", stopped with SIGSTOP or "
                     + "deadlocked?); killed it. " + tail());
             kill();
+        }
+    }
+
+    private void checkExitGrace(long now, String state) {
+        if (finishedSeenAt == 0) {
+            finishedSeenAt = now | 1; // never 0
+            return;
+        }
+        long waited = now - finishedSeenAt;
+        if (waited <= s.exitGraceNanos || !process.isAlive()) {
+            return;
+        }
+        String what = describe() + " said " + state + " " + seconds(waited) + " ago but did not exit within its exit "
+                + "grace (" + seconds(s.exitGraceNanos) + ", RingSink setWorkerExitGrace); killed it.";
+        if ("finished".equals(state) && streamEnded) {
+            // Its entry returned after reading the whole stream: nothing is lost, the task succeeds,
+            // but the kill is said (log, heartbeat message, worker stderr). Set before the kill:
+            // the task thread judges the exit status as soon as the process is gone.
+            killedAfterFinish = what;
+            writerMessage = what;
+            kill();
+            LOG.warn("{} The task succeeds: the worker had read the whole stream.", what);
+            note(what + " The task succeeds: the worker had read the whole stream.");
+        } else {
+            fail(what + " " + tail());
+            kill();
+        }
+    }
+
+    /** Whether the worker's exit with {@code status} ends its part well. */
+    private boolean exitIsSuccess(int status) {
+        return streamEnded && (status == 0 || killedAfterFinish != null);
+    }
+
+    /** The message when a worker that finished was killed after its exit grace (the task succeeded), else null. */
+    public String killedAfterFinish() {
+        return killedAfterFinish;
+    }
+
+    /** Appends one line of the supervisor's to the worker's stderr file, best effort. */
+    private void note(String text) {
+        String line = NOTE_PREFIX + java.time.Instant.now() + " " + text.replace('\n', ' ') + "\n";
+        try {
+            Files.write(stderrFile, line.getBytes(StandardCharsets.UTF_8), java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            LOG.debug("cannot append to {}", stderrFile, e);
         }
     }
 
@@ -301,6 +375,10 @@ public final class WorkerSupervisor {
     private void fail(String message) {
         if (error.compareAndSet(null, new IOException(message))) {
             writerMessage = message;
+            LOG.warn(message);
+            // Only the verdict, not the stderr tail it quotes: the file already holds that.
+            int cut = message.indexOf(" stderr (");
+            note(cut < 0 ? message : message.substring(0, cut));
         }
     }
 
@@ -347,7 +425,7 @@ public final class WorkerSupervisor {
         monitor.join(TimeUnit.NANOSECONDS.toMillis(s.heartbeatIntervalNanos) + 1000);
         check();
         int status = process.exitValue();
-        if (status != 0) {
+        if (!exitIsSuccess(status)) {
             fail(exitMessage(status));
             check();
         }
