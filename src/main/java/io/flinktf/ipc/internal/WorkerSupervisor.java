@@ -1,6 +1,5 @@
 package io.flinktf.ipc.internal;
 
-import io.flinktf.ipc.RingPaths;
 import java.io.File;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -65,6 +64,16 @@ public final class WorkerSupervisor {
         public Path logDir; // null: next to the TaskManager log, else a per-user temp dir
         public String who = "worker";
         public LongSupplier recordsWritten = () -> 0L;
+        /** Base of the companion files ({@code <stem>.writer.hb}, ...); null: the ring's ({@code <stem>.ring}). */
+        public Path stem;
+        /** The rings of the context file; null: {@code [ring]}; empty for a role Flink does not feed. */
+        public List<Path> rings;
+        /** The context file's {@code "cluster"} object, as JSON text; null: no such key. */
+        public String clusterJson;
+        /** Exit 0 is success at any time (a role with no stream to wait for), not only after the end of the stream. */
+        public boolean exitZeroIsSuccess;
+        /** More files of this task that {@link #stop()} removes (a TF task's address and spec files). */
+        public List<Path> extraFiles = Collections.emptyList();
     }
 
     private final Settings s;
@@ -90,11 +99,12 @@ public final class WorkerSupervisor {
 
     private WorkerSupervisor(Settings s) {
         this.s = s;
-        this.writerHb = new HeartbeatFile(RingPaths.heartbeatPath(s.ring, "writer"), "writer");
-        this.workerHb = RingPaths.heartbeatPath(s.ring, s.role);
-        this.contextFile = RingPaths.sibling(s.ring, s.role + ".json");
+        Path base = s.stem != null ? s.stem : s.ring.resolveSibling(stemOf(s.ring));
+        this.writerHb = new HeartbeatFile(companion(base, "writer.hb"), "writer");
+        this.workerHb = companion(base, s.role + ".hb");
+        this.contextFile = companion(base, s.role + ".json");
         Path logs = s.logDir != null ? s.logDir : defaultLogDir();
-        String stem = RingPaths.sibling(s.ring, s.role).getFileName().toString();
+        String stem = companion(base, s.role).getFileName().toString();
         this.stdoutFile = logs.resolve("flinktf-" + stem + ".out");
         this.stderrFile = logs.resolve("flinktf-" + stem + ".err");
         this.monitor = new Thread(this::monitorLoop, "flinktf-worker-monitor " + stem);
@@ -110,6 +120,15 @@ public final class WorkerSupervisor {
             }
             deleteFiles();
         }, "flinktf-worker-cleanup " + stem);
+    }
+
+    private static String stemOf(Path ring) {
+        String f = ring.getFileName().toString();
+        return f.endsWith(".ring") ? f.substring(0, f.length() - ".ring".length()) : f;
+    }
+
+    private static Path companion(Path stem, String suffix) {
+        return stem.resolveSibling(stem.getFileName() + "." + suffix);
     }
 
     /** Writes the context file and the first writer heartbeat, starts the worker and its monitor. */
@@ -154,7 +173,12 @@ public final class WorkerSupervisor {
     private String contextJson() {
         StringBuilder b = new StringBuilder(512);
         b.append("{\"version\": 1, \"entry\": ").append(json(s.entry));
-        b.append(", \"rings\": [").append(json(s.ring.toString())).append(']');
+        b.append(", \"rings\": [");
+        List<Path> rings = s.rings != null ? s.rings : Collections.singletonList(s.ring);
+        for (int i = 0; i < rings.size(); i++) {
+            b.append(i == 0 ? "" : ", ").append(json(rings.get(i).toString()));
+        }
+        b.append(']');
         b.append(", \"role\": ").append(json(s.role));
         b.append(", \"index\": ").append(s.index);
         b.append(", \"attempt\": ").append(s.attempt);
@@ -164,6 +188,9 @@ public final class WorkerSupervisor {
         b.append(", \"heartbeat_timeout\": ").append(s.heartbeatTimeoutNanos / 1e9);
         if (s.checkpointDir != null) {
             b.append(", \"checkpoint_dir\": ").append(json(s.checkpointDir));
+        }
+        if (s.clusterJson != null) {
+            b.append(", \"cluster\": ").append(s.clusterJson);
         }
         b.append(", \"properties\": {");
         String sep = "";
@@ -285,7 +312,7 @@ public final class WorkerSupervisor {
         }
         String what = describe() + " said " + state + " " + seconds(waited) + " ago but did not exit within its exit "
                 + "grace (" + seconds(s.exitGraceNanos) + ", RingSink setWorkerExitGrace); killed it.";
-        if ("finished".equals(state) && streamEnded) {
+        if ("finished".equals(state) && workDone()) {
             // Its entry returned after reading the whole stream: nothing is lost, the task succeeds,
             // but the kill is said (log, heartbeat message, worker stderr). Set before the kill:
             // the task thread judges the exit status as soon as the process is gone.
@@ -302,7 +329,12 @@ public final class WorkerSupervisor {
 
     /** Whether the worker's exit with {@code status} ends its part well. */
     private boolean exitIsSuccess(int status) {
-        return streamEnded && (status == 0 || killedAfterFinish != null);
+        return workDone() && (status == 0 || killedAfterFinish != null);
+    }
+
+    /** Whether an exit now ends the worker's part: after the end of its stream, or at any time for a role without one. */
+    private boolean workDone() {
+        return streamEnded || s.exitZeroIsSuccess;
     }
 
     /** The message when a worker that finished was killed after its exit grace (the task succeeded), else null. */
@@ -329,7 +361,7 @@ public final class WorkerSupervisor {
 
     private String describe() {
         return s.who + ": worker process " + process.pid() + " (role " + s.role + ", index " + s.index + ", attempt "
-                + s.attempt + ", ring " + s.ring + ")";
+                + s.attempt + (s.ring != null ? ", ring " + s.ring : ", files " + s.stem + ".*") + ")";
     }
 
     private String exitMessage(int status) {
@@ -352,7 +384,7 @@ public final class WorkerSupervisor {
     }
 
     /** The last lines of the worker's stderr, for messages. */
-    String tail() {
+    public String tail() {
         try (RandomAccessFile f = new RandomAccessFile(stderrFile.toFile(), "r")) {
             long len = f.length();
             int n = (int) Math.min(len, TAIL_BYTES);
@@ -416,9 +448,7 @@ public final class WorkerSupervisor {
      * keeps watching its heartbeat. Status 0 is success; anything else fails with the cause.
      */
     public void awaitExit() throws IOException, InterruptedException {
-        streamEnded = true;
-        writerState = "finished";
-        beat();
+        endOfStream();
         while (!process.waitFor(TICK_MS, TimeUnit.MILLISECONDS)) {
             check();
         }
@@ -429,6 +459,31 @@ public final class WorkerSupervisor {
             fail(exitMessage(status));
             check();
         }
+    }
+
+    /** The stream ended: from now on exit 0 is success; the writer heartbeat says {@code finished}. */
+    public void endOfStream() {
+        streamEnded = true;
+        writerState = "finished";
+        beat();
+    }
+
+    /**
+     * Without waiting: false while the worker runs; true once it exited with status 0 where that is
+     * success (after {@link #endOfStream}, or at any time with {@code exitZeroIsSuccess}); any other
+     * exit throws, with the cause (status or signal, heartbeat age, stderr tail).
+     */
+    public boolean exitedCleanly() throws IOException {
+        check();
+        if (process.isAlive()) {
+            return false;
+        }
+        int status = process.exitValue();
+        if (!exitIsSuccess(status)) {
+            fail(exitMessage(status));
+            check();
+        }
+        return true;
     }
 
     public long pid() {
@@ -490,7 +545,10 @@ public final class WorkerSupervisor {
     }
 
     private void deleteFiles() {
-        for (Path p : new Path[] {contextFile, workerHb}) {
+        List<Path> files = new ArrayList<>(s.extraFiles);
+        files.add(contextFile);
+        files.add(workerHb);
+        for (Path p : files) {
             try {
                 Files.deleteIfExists(p);
             } catch (IOException e) {
@@ -504,8 +562,8 @@ public final class WorkerSupervisor {
         }
         // A temp file of a heartbeat write cut short (the worker killed mid-write).
         String prefix = workerHb.getFileName() + ".tmp-";
-        try (java.util.stream.Stream<Path> files = Files.list(workerHb.getParent())) {
-            files.filter(f -> f.getFileName().toString().startsWith(prefix)).forEach(f -> f.toFile().delete());
+        try (java.util.stream.Stream<Path> listing = Files.list(workerHb.getParent())) {
+            listing.filter(f -> f.getFileName().toString().startsWith(prefix)).forEach(f -> f.toFile().delete());
         } catch (IOException | java.io.UncheckedIOException e) {
             // best effort
         }
