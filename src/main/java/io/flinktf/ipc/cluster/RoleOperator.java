@@ -1,6 +1,7 @@
 package io.flinktf.ipc.cluster;
 
 import io.flinktf.ipc.RingException;
+import io.flinktf.ipc.RingPaths;
 import io.flinktf.ipc.RingTimeoutException;
 import io.flinktf.ipc.RingWriter;
 import io.flinktf.ipc.arrow.ArrowBatchEncoder;
@@ -101,6 +102,7 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         attempt = getRuntimeContext().getTaskInfo().getAttemptNumber();
         who = "TF cluster '" + c.name() + "' task " + settings.role + ":" + index + " attempt " + attempt;
         files = new TaskFiles(settings.baseDirectory(), c.name(), settings.role, index, attempt);
+        RingPaths.ensureDirectory(settings.baseDirectory()); // mode 0700, ours: the spec and address live there
         if (settings.fed()) {
             ring = createRing();
             encoder = new ArrowBatchEncoder(settings.schema);
