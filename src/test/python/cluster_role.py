@@ -5,7 +5,8 @@ Started by the role operator through a wrapper (python -P -m flinktf_ipc.worker 
 reads FLINKTF_WORKER_CONTEXT, writes its heartbeat, reserves a port and writes the address
 file, waits for the spec file, appends one JSON line to properties["log"], then
 - a fed task reads its ring (arrow codec, pyarrow) to the end and logs the ids it got;
-- a task named by properties["die"] ("role:index:attempt") kills itself with SIGKILL;
+- a task named by properties["die"] ("role:index:attempt") kills itself with SIGKILL, one named
+  by properties["sigstop"] stops itself with SIGSTOP;
 - ps tasks wait until the AM stops them; every other task exits 0.
 """
 
@@ -51,6 +52,7 @@ def beater() -> None:
 
 threading.Thread(target=beater, daemon=True).start()
 
+time.sleep(float(props.get("startup_delay", "0")))  # as an import of TensorFlow
 sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
 port = sock.getsockname()[1]
@@ -79,6 +81,8 @@ line = {"role": ctx["role"], "index": ctx["index"], "attempt": ctx["attempt"], "
 with open(props["log"], "a") as f:
     f.write(json.dumps(line) + "\n")
 
+if props.get("sigstop") == me:
+    os.kill(os.getpid(), signal.SIGSTOP)  # hung: only its heartbeat's age tells
 if props.get("die") == me:
     os.kill(os.getpid(), signal.SIGKILL)
 if ctx["role"] == "ps":

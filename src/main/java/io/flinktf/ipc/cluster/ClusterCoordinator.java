@@ -93,7 +93,9 @@ final class ClusterCoordinator implements OperatorCoordinator {
 
     @Override
     public void checkpointCoordinator(long checkpointId, CompletableFuture<byte[]> result) {
-        result.complete(new byte[0]); // a round is rebuilt from the tasks after every restart
+        // No state: a round is rebuilt from the tasks after every restart. But not before the spec
+        // is out: see ClusterRegistry.Entry#afterSpec.
+        entry.afterSpec(() -> result.complete(new byte[0]));
     }
 
     @Override

@@ -115,6 +115,7 @@ final class ClusterRegistry {
         private boolean failing;
         private boolean done;
         private String lastSpec;
+        private final List<Runnable> afterSpec = new ArrayList<>();
 
         Entry(String name, Map<String, Integer> counts, String finishingRole) {
             this.name = name;
@@ -224,6 +225,28 @@ final class ClusterRegistry {
                     s.gateway.send(new ClusterEvents.Spec(epoch, spec));
                 }
             }
+            runAfterSpec();
+        }
+
+        /**
+         * Runs {@code action} once this round's spec is out (or the round failed): at once if it
+         * is. A coordinator checkpoint waits on it, because Flink holds back coordinator events
+         * from the checkpoint of the coordinator until the subtask's own snapshot, and a fed
+         * subtask cannot reach its snapshot before its process, waiting for the spec, reads the
+         * ring: without the wait, a checkpoint during the cluster's start would deadlock.
+         */
+        synchronized void afterSpec(Runnable action) {
+            if (specSent || failing) {
+                action.run();
+            } else {
+                afterSpec.add(action);
+            }
+        }
+
+        private void runAfterSpec() {
+            List<Runnable> run = new ArrayList<>(afterSpec);
+            afterSpec.clear();
+            run.forEach(Runnable::run);
         }
 
         /** {"worker": ["h:p", ...], "ps": [...]}, roles in config order, tasks in index order. */
@@ -298,6 +321,7 @@ final class ClusterRegistry {
                 return false;
             }
             failing = true;
+            runAfterSpec(); // a checkpoint waiting for this round's spec must not wait for a dead round
             LOG.info("TF cluster '{}' epoch {}: {} attempt {} failed; the whole cluster restarts", name, epoch, s.name(),
                     attempt < 0 ? s.attempt : attempt);
             return true;

@@ -172,11 +172,39 @@ class ClusterMiniTest {
     }
 
     @Test
+    void aHungProcessIsKilledThroughItsHeartbeatAndTheClusterRestarts() throws Exception {
+        TFClusterConfig config = cluster("hung").addRole("worker", 1).addRole("ps", 1)
+                .setProperty("sigstop", "worker:0:0") // stops itself (SIGSTOP) once it has the spec
+                .setHeartbeatTimeoutMillis(2000)
+                .build();
+        StreamExecutionEnvironment env = env(1, 6);
+        TFCluster.addTo(env, config);
+        env.execute("tf-cluster-hung");
+        List<Map<String, Object>> round1 = new ArrayList<>();
+        for (Map<String, Object> l : lines()) {
+            if (num(map(l.get("spec")).get("epoch")) == 1) {
+                round1.add(l);
+            }
+        }
+        assertRound(round1, config.roleCounts(), 1);
+        assertNoFilesLeft();
+    }
+
+    @Test
     void fedWorkersReadEveryRowOfTheStreamFromTheirRings() throws Exception {
-        TFClusterConfig config = cluster("fed").addRole("worker", 2).addRole("ps", 1).setBatchRows(100).build();
+        // Small rings and slow starts: the rings fill up before the processes have the spec, while
+        // checkpoints run (Flink holds back coordinator events during a checkpoint: no deadlock).
+        TFClusterConfig config = cluster("fed").addRole("worker", 2).addRole("ps", 1).setBatchRows(100)
+                .setRingCapacity(16384).setProperty("startup_delay", "2").build();
         StreamExecutionEnvironment env = env(2, 0);
+        env.enableCheckpointing(100); // batches cut and rings drained before barriers, while the ps task waits
         RowTypeInfo type = new RowTypeInfo(new TypeInformation<?>[] {Types.LONG}, new String[] {"id"});
-        DataStream<Row> rows = env.fromSequence(0, 4999).map(i -> Row.of(i)).returns(type).setParallelism(1);
+        DataStream<Row> rows = env.fromSequence(0, 4999).map(i -> {
+            if (i % 50 == 0) {
+                Thread.sleep(10); // a stream that lasts a few checkpoints
+            }
+            return Row.of(i);
+        }).returns(type).setParallelism(1);
         TFCluster.addTo(rows, config);
         env.execute("tf-cluster-fed");
 
