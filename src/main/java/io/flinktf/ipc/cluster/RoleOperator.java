@@ -146,6 +146,7 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         s.heartbeatIntervalNanos = TimeUnit.MILLISECONDS.toNanos(c.heartbeatIntervalMillis());
         s.heartbeatTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(c.heartbeatTimeoutMillis());
         s.shutdownGraceNanos = TimeUnit.MILLISECONDS.toNanos(c.shutdownGraceMillis());
+        s.exitGraceNanos = TimeUnit.MILLISECONDS.toNanos(c.exitGraceMillis());
         s.checkpointDir = c.checkpointDir() == null ? null
                 : Paths.get(c.checkpointDir(), settings.role + "-" + index).toString();
         s.properties = c.properties();
@@ -269,7 +270,7 @@ final class RoleOperator extends AbstractStreamOperator<Row>
             return;
         }
         writeBatch();
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.config.flushTimeoutMillis());
+        long deadline = System.nanoTime() + settings.flushTimeoutNanos;
         while (true) {
             try {
                 ring.flush(SLICE_NS);
@@ -277,7 +278,7 @@ final class RoleOperator extends AbstractStreamOperator<Row>
             } catch (RingTimeoutException e) {
                 if (System.nanoTime() - deadline > 0) {
                     throw new IOException(who + ": checkpoint " + checkpointId + ": the process did not drain its ring"
-                            + " within " + settings.config.flushTimeoutMillis() + " ms: " + e.getMessage(), e);
+                            + " within " + settings.flushTimeoutNanos / 1_000_000 + " ms (flush timeout): " + e.getMessage(), e);
                 }
             } catch (RingException e) {
                 throw failure("checkpoint flush failed", e);

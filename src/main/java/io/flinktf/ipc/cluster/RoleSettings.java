@@ -16,12 +16,15 @@ final class RoleSettings implements Serializable {
     final ArrowSchema schema;
     /** The interpreter of the processes, resolved from the config and the job's python.executable. */
     final String python;
+    /** The flush timeout of a checkpoint, resolved from the config and the job's checkpoint timeout. */
+    final long flushTimeoutNanos;
 
-    RoleSettings(TFClusterConfig config, String role, ArrowSchema schema, String python) {
+    RoleSettings(TFClusterConfig config, String role, ArrowSchema schema, String python, long flushTimeoutNanos) {
         this.config = config;
         this.role = role;
         this.schema = schema;
         this.python = python;
+        this.flushTimeoutNanos = flushTimeoutNanos;
     }
 
     boolean fed() {

@@ -1,5 +1,6 @@
 package io.flinktf.ipc.cluster;
 
+import io.flinktf.ipc.RingSink;
 import io.flinktf.ipc.arrow.ArrowSchema;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -131,11 +132,13 @@ public final class TFCluster {
         if (python == null) {
             python = env.getConfiguration().getOptional(PYTHON_EXECUTABLE).filter(p -> !p.isEmpty()).orElse("python3");
         }
+        long flushTimeoutNanos = config.flushTimeoutMillis() > 0 ? config.flushTimeoutMillis() * 1_000_000L
+                : RingSink.defaultFlushTimeoutNanos(Math.max(0, env.getCheckpointConfig().getCheckpointTimeout()) * 1_000_000L);
         TypeInformation<Row> outType = config.outputRowType() != null ? config.outputRowType() : Types.ROW(Types.INT);
         List<DataStream<Row>> outputs = new ArrayList<>();
         for (TFRole role : config.roles()) {
             boolean isFed = fed.contains(role.name());
-            RoleSettings settings = new RoleSettings(config, role.name(), isFed ? schema : null, python);
+            RoleSettings settings = new RoleSettings(config, role.name(), isFed ? schema : null, python, flushTimeoutNanos);
             String name = "TF " + config.name() + " " + role.name();
             String uid = "flinktf-cluster-" + config.name() + "-" + role.name();
             DataStream<Row> in;

@@ -27,6 +27,7 @@ public final class TFClusterConfig implements Serializable {
     private final long registrationTimeoutMillis;
     private final long writeTimeoutMillis;
     private final long flushTimeoutMillis;
+    private final long exitGraceMillis;
     private final String checkpointDir;
     private final String baseDir;
     private final String logDir;
@@ -50,6 +51,7 @@ public final class TFClusterConfig implements Serializable {
         this.registrationTimeoutMillis = b.registrationTimeoutMillis;
         this.writeTimeoutMillis = b.writeTimeoutMillis;
         this.flushTimeoutMillis = b.flushTimeoutMillis;
+        this.exitGraceMillis = b.exitGraceMillis;
         this.checkpointDir = b.checkpointDir;
         this.baseDir = b.baseDir;
         this.logDir = b.logDir;
@@ -149,8 +151,13 @@ public final class TFClusterConfig implements Serializable {
         return writeTimeoutMillis;
     }
 
+    /** 0: from the job's checkpoint timeout (see {@link TFClusterConfigBuilder#setFlushTimeoutMillis}). */
     public long flushTimeoutMillis() {
         return flushTimeoutMillis;
+    }
+
+    public long exitGraceMillis() {
+        return exitGraceMillis;
     }
 
     /** null: none; task (role, i) gets {@code <checkpointDir>/<role>-<i>}, the same in every attempt. */

@@ -38,7 +38,8 @@ public final class TFClusterConfigBuilder {
     long shutdownGraceMillis = 5000;
     long registrationTimeoutMillis = 10 * 60_000;
     long writeTimeoutMillis = 10 * 60_000;
-    long flushTimeoutMillis = 5 * 60_000;
+    long flushTimeoutMillis; // 0: half the job's checkpoint timeout, at most 5 min (as RingSink)
+    long exitGraceMillis = 60_000;
     String checkpointDir;
     String baseDir;
     String logDir;
@@ -153,6 +154,12 @@ public final class TFClusterConfigBuilder {
         return setShutdownGraceMillis(millis(d));
     }
 
+    /** How long a process that said it finished may take to exit before it is killed (default 60 s; TF teardown is slow). */
+    public TFClusterConfigBuilder setExitGraceMillis(long millis) {
+        this.exitGraceMillis = millis;
+        return this;
+    }
+
     /** Longest a task waits for the cluster spec after its process started (default 10 min). */
     public TFClusterConfigBuilder setRegistrationTimeoutMillis(long millis) {
         this.registrationTimeoutMillis = millis;
@@ -165,7 +172,11 @@ public final class TFClusterConfigBuilder {
         return this;
     }
 
-    /** Longest a checkpoint waits for the process to drain its ring (default 5 min; keep it below the checkpoint timeout). */
+    /**
+     * Longest a checkpoint waits for a fed process to drain its ring (default: half the job's
+     * checkpoint timeout, at most 5 min, so that this error, naming the task, comes before Flink's
+     * "checkpoint expired").
+     */
     public TFClusterConfigBuilder setFlushTimeoutMillis(long millis) {
         this.flushTimeoutMillis = millis;
         return this;
@@ -317,7 +328,10 @@ public final class TFClusterConfigBuilder {
         positive(p, "shutdownGrace", shutdownGraceMillis);
         positive(p, "registrationTimeout", registrationTimeoutMillis);
         positive(p, "writeTimeout", writeTimeoutMillis);
-        positive(p, "flushTimeout", flushTimeoutMillis);
+        if (flushTimeoutMillis < 0) {
+            p.add("flushTimeout must be at least 1 ms (or 0: from the checkpoint timeout), got " + flushTimeoutMillis + " ms");
+        }
+        positive(p, "exitGrace", exitGraceMillis);
         absolute(p, "checkpointDir", checkpointDir);
         absolute(p, "baseDir", baseDir);
         absolute(p, "logDir", logDir);
