@@ -64,7 +64,7 @@ def test_c_writer_java_reader_every_record_exact(reader_classes: str, tmp_path: 
 @pytest.mark.timeout(120)
 def test_killed_c_writer_is_peer_lost_in_the_java_reader(reader_classes: str, tmp_path: Path) -> None:
     path = tmp_path / "killed.ring"
-    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    writer = subprocess.Popen([sys.executable, "-P", "-c", textwrap.dedent(f"""
         import sys, time
         from flinktf_ipc import RingWriter
         w = RingWriter.create({str(path)!r}, capacity=4096)
