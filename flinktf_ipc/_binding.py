@@ -195,6 +195,10 @@ def reader_free(r: Handle) -> None:
     lib.fti_reader_free(r)
 
 
+def reader_max_record(r: Handle) -> int:
+    return int(lib.fti_reader_max_record(r))
+
+
 # ---- inspection -------------------------------------------------------------------------
 
 

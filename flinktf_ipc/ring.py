@@ -7,6 +7,7 @@ from either) is gone, so a view never sees its bytes change.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import errno
 import os
@@ -23,6 +24,32 @@ from .errors import RingError, RingTimeout
 
 _SLICE_S = 0.25  # longest single C wait, so signals (Ctrl-C) are handled while blocked
 _WAITING = (-errno.ETIMEDOUT, -errno.EAGAIN)
+# Unmapping a big ring takes tens of ms (40 ms for 512 MiB): done off the thread that drops the
+# last view (the training thread, at the end of an epoch) above this size.
+_UNMAP_ASIDE_BYTES = 16 << 20
+_unmapping: set[threading.Thread] = set()
+_unmapping_lock = threading.Lock()
+
+
+def _free_aside(h: B.Handle) -> None:
+    def run() -> None:
+        B.reader_free(h)
+        with _unmapping_lock:
+            _unmapping.discard(threading.current_thread())
+
+    t = threading.Thread(target=run, name="flinktf-ipc-unmap", daemon=True)
+    with _unmapping_lock:
+        _unmapping.add(t)
+    t.start()
+
+
+@atexit.register
+def _finish_unmapping() -> None:
+    # the second side to leave removes the file: let pending leaves finish before the exit
+    with _unmapping_lock:
+        pending = list(_unmapping)
+    for t in pending:
+        t.join(timeout=5)
 
 
 def default_ring_dir() -> str:
@@ -446,8 +473,11 @@ class RingReader:
 
     def _free(self) -> None:
         if self._h is not None:
-            B.reader_free(self._h)
-            self._h = None
+            h, self._h = self._h, None
+            if B.reader_max_record(h) * 4 >= _UNMAP_ASIDE_BYTES:
+                _free_aside(h)  # the ring is already closed: only the unmap and unlink remain
+            else:
+                B.reader_free(h)
 
     @property
     def eof(self) -> bool:
