@@ -100,6 +100,56 @@ class AbortAndHeartbeatTest {
         assertFalse(Files.exists(hbPath));
     }
 
+    private static String validBeat(String pid, long monoNanos) {
+        return "version=1\nrole=worker\npid=" + pid + "\nstart_time=1\nwall_ns=1\nmono_ns=" + monoNanos
+                + "\nseq=1\nstate=running\nmessage=\n";
+    }
+
+    @Test
+    void damagedHeartbeatFilesAreIOExceptionsAndAFifoDoesNotBlock() throws Exception {
+        Path garbage = tmp.resolve("garbage.hb");
+        Files.write(garbage, new byte[] {'v', '=', (byte) 0xff, (byte) 0xfe, 0, '\n'});
+        Path dir = Files.createDirectory(tmp.resolve("dir.hb"));
+        Path fifo = tmp.resolve("fifo.hb");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        Path future = tmp.resolve("future.hb");
+        Files.writeString(future, validBeat("1", System.nanoTime() + TimeUnit.HOURS.toNanos(1)));
+        Path hugePid = tmp.resolve("pid.hb");
+        Files.writeString(hugePid, validBeat("99999999999999999999", System.nanoTime()));
+        Path badEscape = tmp.resolve("escape.hb");
+        Files.writeString(badEscape, validBeat("1", System.nanoTime()) + "message=\\uZZZZ\n");
+        Path link = tmp.resolve("link.hb");
+        Path target = tmp.resolve("target");
+        Files.writeString(target, validBeat("1", System.nanoTime()));
+        Files.createSymbolicLink(link, target);
+        for (Path p : new Path[] {garbage, dir, fifo, future, hugePid, badEscape, link}) {
+            IOException e = assertThrows(IOException.class, () -> HeartbeatFile.read(p), p.toString());
+            assertTrue(e.getMessage().contains(p.toString()), e.getMessage());
+        }
+        assertNotNull(HeartbeatFile.read(target));
+    }
+
+    @Test
+    void heartbeatFilesArePrivateReplaceASymlinkAndAFailedWriteLeavesNoTempFile() throws Exception {
+        Path target = tmp.resolve("precious");
+        Files.writeString(target, "keep me");
+        Path hbPath = tmp.resolve("w.writer.hb");
+        Files.createSymbolicLink(hbPath, target);
+        HeartbeatFile hb = new HeartbeatFile(hbPath, "writer");
+        hb.write("running", "", Collections.emptyMap());
+        assertEquals("keep me", Files.readString(target));
+        assertFalse(Files.isSymbolicLink(hbPath));
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(hbPath)));
+        Files.delete(hbPath);
+        Files.createDirectories(hbPath.resolve("x")); // a non-empty directory: the rename fails
+        assertThrows(IOException.class, () -> hb.write("running", "", Collections.emptyMap()));
+        try (java.util.stream.Stream<Path> files = Files.list(tmp)) {
+            assertEquals(java.util.List.of("precious", "w.writer.hb"),
+                    files.map(f -> f.getFileName().toString()).sorted().collect(java.util.stream.Collectors.toList()));
+        }
+    }
+
     @Test
     void restartedAttemptsGetTheirOwnRingAndHeartbeatFiles() {
         Path base = tmp;

@@ -93,6 +93,7 @@ public final class WorkerSupervisor {
     private volatile String writerMessage = "";
     private volatile long lastWorkerAgeNanos = -1;
     private long finishedSeenAt; // monitor thread only; 0: the worker has not said finished
+    private long lastValidBeatAt; // monitor thread only; 0: no valid worker heartbeat read yet
     /** Set when a worker that had read the whole stream and said finished was killed after its exit grace. */
     private volatile String killedAfterFinish;
     private boolean stopped;
@@ -233,6 +234,16 @@ public final class WorkerSupervisor {
     }
 
     private void monitorLoop() {
+        try {
+            watch();
+        } catch (RuntimeException | Error e) {
+            // A monitor that died would leave the worker unwatched: that fails the task, loudly.
+            fail(s.who + ": the worker monitor failed (" + e + "); killed the worker. " + tail());
+            kill();
+        }
+    }
+
+    private void watch() {
         long nextBeat = System.nanoTime() + s.heartbeatIntervalNanos;
         long nextCheck = nextBeat;
         while (!stopping) {
@@ -270,22 +281,27 @@ public final class WorkerSupervisor {
 
     private void checkWorkerHeartbeat(long now) {
         HeartbeatFile.Beat beat;
+        String invalid = null;
         try {
             beat = HeartbeatFile.read(workerHb);
         } catch (IOException e) {
-            fail("unreadable worker heartbeat: " + e.getMessage());
-            process.destroyForcibly();
-            return;
+            beat = null; // garbage, a directory, a FIFO...: no valid heartbeat, judged like a missing one
+            invalid = e.getMessage();
         }
         if (beat == null) {
-            long waited = now - launchedAt;
-            if (waited > Math.max(s.heartbeatTimeoutNanos, MIN_STARTUP_NS)) {
-                fail(describe() + " wrote no heartbeat (" + workerHb + ") within " + seconds(waited)
-                        + " of its start; killed it. " + tail());
+            boolean started = lastValidBeatAt != 0;
+            long waited = now - (started ? lastValidBeatAt : launchedAt);
+            long limit = started ? s.heartbeatTimeoutNanos : Math.max(s.heartbeatTimeoutNanos, MIN_STARTUP_NS);
+            if (waited > limit) {
+                String what = invalid != null ? " has no valid heartbeat (" + invalid + ")"
+                        : " wrote no heartbeat (" + workerHb + ")";
+                fail(describe() + what + " for " + seconds(waited) + (started ? "" : " since its start")
+                        + "; killed it. " + tail());
                 kill();
             }
             return;
         }
+        lastValidBeatAt = now;
         long age = beat.ageNanos();
         lastWorkerAgeNanos = age;
         if ("finished".equals(beat.state) || "failed".equals(beat.state)) {
