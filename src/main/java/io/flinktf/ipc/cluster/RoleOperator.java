@@ -215,8 +215,15 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         if (encoder.rows() == 0 || done) {
             return;
         }
-        writeRecord(encoder.encode());
+        // In place: the column buffers go straight into the reserved frame (no message array).
+        writeWaiting(timeout -> ring.write(encoder, ArrowBatchEncoder.IN_PLACE, timeout));
         ring.publish();
+    }
+
+    /** One ring write with a timeout: a record, or the current batch in place. */
+    @FunctionalInterface
+    private interface RingWrite {
+        void write(long timeoutNanos) throws IOException, InterruptedException;
     }
 
     /**
@@ -224,12 +231,16 @@ final class RoleOperator extends AbstractStreamOperator<Row>
      * event the process waits for, the poll timer), so a full ring never holds up the cluster.
      */
     private void writeRecord(byte[] record) throws Exception {
+        writeWaiting(timeout -> ring.write(record, timeout));
+    }
+
+    private void writeWaiting(RingWrite write) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.config.writeTimeoutMillis());
         writing = true;
         try {
             while (true) {
                 try {
-                    ring.write(record, SLICE_NS);
+                    write.write(SLICE_NS);
                     return;
                 } catch (RingTimeoutException e) {
                     if (System.nanoTime() - deadline > 0) {
