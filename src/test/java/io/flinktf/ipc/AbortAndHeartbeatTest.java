@@ -164,7 +164,7 @@ class AbortAndHeartbeatTest {
 
     @Test
     void builderChecksWorkerSettings() {
-        RingSink.Builder<byte[]> b = RingSink.<byte[]>builder().setName("w").setEncoder(RecordEncoders.bytes());
+        RingSinkBuilder<byte[]> b = RingSink.<byte[]>builder().setName("w").setEncoder(RecordEncoders.bytes());
         assertThrows(IllegalArgumentException.class, () -> b.setWorkerEntry(""));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.setWorkerEntry("train.py:main"));
         assertTrue(e.getMessage().contains("absolute"), e.getMessage());
@@ -175,10 +175,10 @@ class AbortAndHeartbeatTest {
         assertTrue(s.getMessage().contains("twice the heartbeatInterval"), s.getMessage());
         RingSink<byte[]> sink = b.setHeartbeatTimeoutMillis(10_000).setWorkerProperty("epochs", "3").build();
         assertEquals("python3", sink.workerPython(), "no job python.executable: python3");
-        assertEquals("3", sink.config().workerProperties.get("epochs"));
-        assertEquals("pkg.train:main", sink.config().workerEntry);
+        assertEquals("3", sink.config().worker().properties().get("epochs"));
+        assertEquals("pkg.train:main", sink.config().worker().entry());
         assertThrows(IllegalArgumentException.class, () -> b.setWorkerExitGraceMillis(0));
-        assertEquals(60_000_000_000L, sink.config().workerExitGraceNanos, "a finished worker gets 60 s to exit");
+        assertEquals(60_000_000_000L, sink.config().worker().exitGraceNanos(), "a finished worker gets 60 s to exit");
     }
 
     @Test
@@ -189,7 +189,7 @@ class AbortAndHeartbeatTest {
         assertEquals(300 * s, RingSink.defaultFlushTimeoutNanos(3600 * s), "at most 5 min");
         assertEquals(300 * s, RingSink.defaultFlushTimeoutNanos(0), "unknown checkpoint timeout");
         RingSink<byte[]> unset = RingSink.<byte[]>builder().setName("f").setEncoder(RecordEncoders.bytes()).build();
-        assertEquals(0, unset.config().flushTimeoutNanos, "unset: derived from the job when the graph is built");
+        assertEquals(0, unset.config().flushTimeoutNanos(), "unset: derived from the job when the graph is built");
         assertEquals(300 * s, unset.flushTimeoutNanos());
         RingSink<byte[]> set = RingSink.<byte[]>builder().setName("f").setEncoder(RecordEncoders.bytes())
                 .setFlushTimeoutMillis(1234).build();
