@@ -30,8 +30,8 @@ from typing import Any
 from . import heartbeat as hbm
 from .errors import PeerLost
 
-__all__ = ["ClusterInfo", "ClusterSpec", "reserve_port", "write_json_file", "read_spec", "prepare",
-           "tf_config", "legacy_keras_default", "join"]
+__all__ = ["ClusterInfo", "ClusterSpec", "reserve_port", "write_json_file", "read_spec", "join",
+           "tf_config", "legacy_keras_default"]
 
 HOST_ENV = "FLINKTF_CLUSTER_HOST"
 PORTS_ENV = "FLINKTF_CLUSTER_PORTS"  # "lo-hi": the ports a process may reserve (tests, firewalls)
@@ -96,8 +96,8 @@ def _ports_outside_ephemeral() -> list[tuple[int, int]]:
     ephemeral port cannot collide with a reserved server port)."""
     explicit = os.environ.get(PORTS_ENV)
     if explicit:
-        lo, _, hi = explicit.partition("-")
-        return [(int(lo), int(hi or lo))]
+        first, _, last = explicit.partition("-")
+        return [(int(first), int(last or first))]
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             lo, hi = (int(x) for x in f.read().split())

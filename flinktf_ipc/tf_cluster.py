@@ -60,6 +60,7 @@ class TFContext:
     def __init__(self, context: Any) -> None:
         if isinstance(context, TFContext):
             context = context.context
+        self.context: Any
         if getattr(context, "_cluster_spec", None) is None:
             raise ValueError("TFContext(context): this process is not a role of a TF cluster (its worker context "
                              "has no cluster spec; the cluster is made with tf_cluster.train or TFClusterConfig)")
@@ -491,7 +492,14 @@ def _input_row_type(stream: Any, row_type: Any, errors: list[str]) -> Any:
         errors.append(f"input must be a PyFlink DataStream of Rows, got {type(stream).__name__}")
         return None
     if row_type is None:
-        row_type = stream.get_type()
+        from pyflink.common.typeinfo import ExternalTypeInfo
+        try:
+            row_type = stream.get_type()
+        except Exception as e:  # noqa: BLE001 - a Java type PyFlink cannot name
+            errors.append(f"the type of input_ds is not known to PyFlink ({type(e).__name__}: {e}): pass row_type")
+            return None
+        if isinstance(row_type, ExternalTypeInfo):  # Table API's to_data_stream: Rows of a known row type
+            row_type = row_type._type_info
     if not isinstance(row_type, RowTypeInfo):
         errors.append(f"input_ds has no row type (its type is {row_type}): give the operator that makes it "
                       "output_type=Types.ROW_NAMED([...], [...]) so the columns have names and types")
@@ -513,31 +521,27 @@ def _to_java(config: TFClusterConfig, env: Any) -> Any:
     j_cluster = jvm.io.flinktf.ipc.cluster
     b = flink._java_call("TFClusterConfig", lambda: j_cluster.TFClusterConfig.builder())
 
-    def call(what: str, fn: Callable[[], Any]) -> None:
-        flink._java_call(f"TFClusterConfig.{what}", fn)
+    def call(setter: str, *args: Any) -> None:
+        flink._java_call(f"TFClusterConfig.{setter}", lambda: getattr(b, setter)(*args))
 
-    call("setName", lambda: b.setName(config.name))
+    call("setName", config.name)
     for r in config.roles:
-        call("addRole", lambda r=r: b.addRole(r.name, r.count, r.fed))
-    call("setEntry", lambda: b.setEntry(config.entry))
+        call("addRole", r.name, r.count, r.fed)
+    call("setEntry", config.entry)
     for k, v in config.properties.items():
-        call("setProperty", lambda k=k, v=v: b.setProperty(k, v))
-    if config.python is not None:
-        call("setPythonExecutable", lambda: b.setPythonExecutable(config.python))
-    if config.checkpoint_dir is not None:
-        call("setCheckpointDir", lambda: b.setCheckpointDir(config.checkpoint_dir))
-    if config.base_dir is not None:
-        call("setBaseDir", lambda: b.setBaseDir(config.base_dir))
-    if config.log_dir is not None:
-        call("setWorkerLogDir", lambda: b.setWorkerLogDir(config.log_dir))
+        call("setProperty", k, v)
+    for key, setter in (("python", "setPythonExecutable"), ("checkpoint_dir", "setCheckpointDir"),
+                        ("base_dir", "setBaseDir"), ("log_dir", "setWorkerLogDir")):
+        if getattr(config, key) is not None:
+            call(setter, getattr(config, key))
     if config.ring_capacity is not None:
-        call("setRingCapacity", lambda: b.setRingCapacity(int(config.ring_capacity)))  # type: ignore[arg-type]
+        call("setRingCapacity", int(config.ring_capacity))
     for key, setter in (("heartbeat_interval", "setHeartbeatIntervalMillis"),
                         ("heartbeat_timeout", "setHeartbeatTimeoutMillis"),
                         ("shutdown_grace", "setShutdownGraceMillis")):
         seconds = getattr(config, key)
         if seconds is not None:
-            call(setter, lambda setter=setter, seconds=seconds: getattr(b, setter)(int(round(seconds * 1000))))
+            call(setter, int(round(seconds * 1000)))
     if config.input is not None:
         j_arrow = jvm.io.flinktf.ipc.arrow
         batch_bytes = config.batch_bytes if config.batch_bytes is not None else 4 << 20
@@ -546,16 +550,16 @@ def _to_java(config: TFClusterConfig, env: Any) -> Any:
         options = flink._java_call("arrow options", lambda: j_arrow.ArrowBatchOptions.defaults()
                                    .setBatchRows(int(config.batch_rows)).setBatchBytes(int(batch_bytes))
                                    .setLingerMillis(int(config.linger_ms)))
-        call("setArrowOptions", lambda: b.setArrowOptions(options))
+        call("setArrowOptions", options)
         j_shapes = jvm.java.util.HashMap()
         for column, shape in config.shapes.items():
             j_dims = gateway.new_array(jvm.int, len(shape))
             for i, d in enumerate(shape):
                 j_dims[i] = d
             j_shapes.put(column, j_dims)
-        call("setShapes", lambda: b.setShapes(j_shapes))
+        call("setShapes", j_shapes)
     if config.output_type is not None:
-        call("setOutputType", lambda: b.setOutputType(config.output_type.get_java_type_info()))
+        call("setOutputType", config.output_type.get_java_type_info())
     j_config = flink._java_call("TFClusterConfig", lambda: b.build())
     if config.input is not None:
         j_out = flink._java_call("TFCluster.addTo", lambda: j_cluster.TFCluster.addTo(

@@ -110,7 +110,8 @@ def test_bad_property_types_are_value_errors(props: Any, says: str) -> None:
 def test_config_builder_checks_everything_in_build() -> None:
     cfg = (TFClusterConfig.builder().name("c1").role("worker", 2).role("ps", 1).chief()
            .entry(module_level).properties({"n": 3, "flag": True, "s": "x"}).build())
-    assert [(r.name, r.count, r.fed) for r in cfg.roles] == [("worker", 2, False), ("ps", 1, False), ("chief", 1, False)]
+    roles = [(r.name, r.count, r.fed) for r in cfg.roles]
+    assert roles == [("worker", 2, False), ("ps", 1, False), ("chief", 1, False)]
     assert cfg.chief == "chief:0"
     assert cfg.properties == {"n": "3", "flag": "true", "s": "x"}
     assert TFClusterConfig.builder().workers(1).entry(module_level).build().chief == "worker:0"
@@ -257,7 +258,7 @@ def test_role_processes_hold_their_ports_until_the_spec_then_run_main_with_tf_co
     time.sleep(0.5)
     assert not list(out.iterdir()), "run_main ran before the spec was there"
     cluster = op.hand_out_spec(epoch=7)
-    for (role, i), p in op.procs.items():
+    for p in op.procs.values():
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-3000:]
     for (role, i) in op.procs:
