@@ -104,6 +104,7 @@ elseif(EXISTS ${FTI_JUNIT_JAR})
   string(JOIN ":" _fti_test_cp ${FTI_JUNIT_JAR} ${FTI_TESTS_JAR} ${FTI_JAR} ${FTI_FLINK_DIST_JAR} ${FTI_FLINK_LOG_JARS})
   add_test(NAME java_tests
     COMMAND ${Java_JAVA_EXECUTABLE} -Xmx1g -cp ${_fti_test_cp}
+            -Dflinktf.test.python=${FTI_PY_EXECUTABLE} -Dflinktf.test.srcdir=${CMAKE_CURRENT_SOURCE_DIR}
             org.junit.platform.console.ConsoleLauncher
             --disable-banner --disable-ansi-colors --fail-if-no-tests --details=tree --scan-class-path ${FTI_TESTS_JAR})
   set_tests_properties(java_tests PROPERTIES TIMEOUT 600)

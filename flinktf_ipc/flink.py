@@ -186,7 +186,10 @@ class RingSinkBuilder:
         return self
 
     def flush_timeout(self, seconds: float) -> RingSinkBuilder:
-        """Longest a checkpoint waits for the reader to drain the ring (default 600 s)."""
+        """Longest a checkpoint waits for the reader to drain the ring (default: half the job's
+        checkpoint timeout, at most 300 s). Keep it below the checkpoint timeout: its
+        error names the ring, the worker and the bytes not consumed; Flink's "Checkpoint
+        expired" names nothing."""
         ms = _ms(seconds, "flush_timeout")
         _java_call("flush_timeout", lambda: self._j.setFlushTimeoutMillis(ms))
         return self
@@ -229,6 +232,15 @@ class RingSinkBuilder:
         """Time between SIGTERM and SIGKILL when a worker is stopped (default 5 s)."""
         ms = _ms(seconds, "worker_shutdown_grace")
         _java_call("worker_shutdown_grace", lambda: self._j.setWorkerShutdownGraceMillis(ms))
+        return self
+
+    def worker_exit_grace(self, seconds: float) -> RingSinkBuilder:
+        """How long a worker that said finished (its entry returned) may take to exit before it
+        is killed (default 60 s; TF teardown is slow on a loaded machine). A worker killed after
+        reading the whole stream does not fail the task; the kill is logged and noted in its
+        stderr file."""
+        ms = _ms(seconds, "worker_exit_grace")
+        _java_call("worker_exit_grace", lambda: self._j.setWorkerExitGraceMillis(ms))
         return self
 
     def worker_properties(self, properties: dict[str, Any]) -> RingSinkBuilder:

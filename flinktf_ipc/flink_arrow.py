@@ -36,7 +36,8 @@ __all__ = ["ArrowSink", "arrow_sink"]
 # RingSinkBuilder setters a caller may pass through; the codec fixes the encoder and the alignment.
 _SINK_OPTIONS = ("base_dir", "capacity", "write_timeout", "flush_timeout", "batch_records",
                  "worker_entry", "worker_python", "heartbeat_interval", "heartbeat_timeout",
-                 "worker_shutdown_grace", "worker_properties", "checkpoint_dir", "worker_log_dir")
+                 "worker_shutdown_grace", "worker_exit_grace", "worker_properties", "checkpoint_dir",
+                 "worker_log_dir")
 _DEFAULT_BATCH_BYTES = 4 << 20
 
 
@@ -72,7 +73,7 @@ def arrow_sink(stream: DataStream, row_type: RowTypeInfo, *, name: str,
     - ``sink_options``: ``base_dir``, ``capacity``, ``write_timeout``, ``flush_timeout``,
       ``batch_records``, and the worker options (``worker_entry``, ``worker_python``,
       ``heartbeat_interval``, ``heartbeat_timeout``, ``worker_shutdown_grace``,
-      ``worker_properties``, ``checkpoint_dir``, ``worker_log_dir``: the sink then starts and
+      ``worker_exit_grace``, ``worker_properties``, ``checkpoint_dir``, ``worker_log_dir``: the sink then starts and
       watches one TensorFlow worker per ring) as for :class:`flinktf_ipc.flink.RingSinkBuilder`.
 
     :func:`flinktf_ipc.flink.configure` must have registered the jar. A type without an Arrow

@@ -90,3 +90,121 @@ def test_bad_context_is_a_clear_error(tmp_path):
     p = subprocess.run([sys.executable, "-P", "-m", "flinktf_ipc.worker"], env=env, cwd=tmp_path,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "worker context version 9" in p.stderr
+
+
+# ---- the JVM supervisor, in an embedded Flink job ------------------------------------------------
+
+SLOW_EXIT_ENTRY = textwrap.dedent("""
+    import atexit, os, time
+
+    def main(context):
+        with open(os.path.join(context.properties["out"], f"pid-{context.index}"), "w") as f:
+            f.write(str(os.getpid()))
+        n = 0
+        with context.reader(timeout=60) as r:
+            for rec in r:
+                n += 1
+        with open(os.path.join(context.properties["out"], f"count-{context.index}"), "w") as f:
+            f.write(str(n))
+        # The entry returned (state finished), then the interpreter takes long to go: TF teardown.
+        atexit.register(time.sleep, float(context.properties[f"exit_delay_{context.index}"]))
+
+    def holds(context):
+        with open(os.path.join(context.properties["out"], "pid-0"), "w") as f:
+            f.write(str(os.getpid()))
+        r = context.reader(timeout=60)
+        held = r.read_batch(1, timeout=60)  # a record view never released: every checkpoint waits
+        assert len(held)
+        time.sleep(600)
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def job_dir(tmp_path):
+    """ring dir (0700), worker log dir and output dir of one job; leftover workers are killed after."""
+    d = {"rings": tmp_path / "rings", "logs": tmp_path / "logs", "out": tmp_path / "out"}
+    d["rings"].mkdir(mode=0o700)
+    d["out"].mkdir()
+    (tmp_path / "entries.py").write_text(SLOW_EXIT_ENTRY)
+    d["entry"] = tmp_path / "entries.py"
+    yield d
+    for p in d["out"].glob("pid-*"):
+        pid = int(p.read_text())
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(240)
+def test_finished_worker_gets_an_exit_grace_and_a_kill_after_it_is_said(tmp_path, job_dir):
+    """Issue 12 item 4: a worker that said finished but exits slowly is not killed as hung (worker
+    0: exit takes 5 s, heartbeat timeout 1.5 s); one that exceeds the exit grace is killed, the task
+    still succeeds (it read everything) and the kill is in its stderr file (worker 1)."""
+    flink = pytest.importorskip("flinktf_ipc.flink")
+    from pyflink.common import WatermarkStrategy
+    from pyflink.datastream.connectors.number_seq import NumberSequenceSource
+
+    n = 10_000
+    env = flink.configure(restart_attempts=0, log_dir=str(tmp_path / "flink-logs"))
+    env.set_parallelism(2)
+    sink = (flink.RingSink.builder().base_dir(job_dir["rings"]).name("slow").capacity(1 << 16).align(8)
+            .encoder("long").worker_entry(f"{job_dir['entry']}:main").worker_python(sys.executable)
+            .worker_log_dir(job_dir["logs"]).heartbeat_interval(0.5).heartbeat_timeout(1.5)
+            .worker_exit_grace(12)
+            .worker_properties({"out": str(job_dir["out"]), "exit_delay_0": "5", "exit_delay_1": "600"}).build())
+    env.from_source(NumberSequenceSource(0, n - 1), WatermarkStrategy.no_watermarks(), "seq").sink_to(sink)
+    env.execute("flinktf-ipc slow worker exit")  # restart_attempts=0: any kill as hung fails the job
+
+    counts = [int((job_dir["out"] / f"count-{i}").read_text()) for i in (0, 1)]
+    assert sum(counts) == n
+    err0 = (job_dir["logs"] / "flinktf-slow-0.worker.err").read_text()
+    err1 = (job_dir["logs"] / "flinktf-slow-1.worker.err").read_text()
+    assert "[flinktf-ipc supervisor]" not in err0, err0
+    assert "[flinktf-ipc supervisor]" in err1 and "did not exit within its exit grace" in err1, err1
+    assert "The task succeeds" in err1
+    assert not _alive(int((job_dir["out"] / "pid-1").read_text()))
+    assert not os.listdir(job_dir["rings"]), os.listdir(job_dir["rings"])
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(240)
+def test_flush_timeout_defaults_below_the_checkpoint_timeout_and_names_ring_worker_bytes(tmp_path, job_dir):
+    """Issue 12 item 13: a worker that holds a record view blocks the checkpoint drain; the sink's
+    own error (ring, worker pid, bytes not consumed) must come before Flink's "Checkpoint expired"."""
+    flink = pytest.importorskip("flinktf_ipc.flink")
+    flink_arrow = pytest.importorskip("flinktf_ipc.flink_arrow")
+    from py4j.protocol import Py4JJavaError
+    from pyflink.common import Configuration, Types
+    from pyflink.table import StreamTableEnvironment
+
+    env = flink.configure(restart_attempts=0, log_dir=str(tmp_path / "flink-logs"))
+    env.set_parallelism(1)
+    env.enable_checkpointing(1000)
+    conf = Configuration()
+    conf.set_string("execution.checkpointing.timeout", "10 s")
+    env.configure(conf)
+    # An endless, slow source: the ring never fills, only the checkpoint drain waits.
+    t_env = StreamTableEnvironment.create(env)
+    t_env.execute_sql("CREATE TEMPORARY TABLE src (id BIGINT) WITH ('connector' = 'datagen', "
+                      "'rows-per-second' = '20')")
+    rows = t_env.to_data_stream(t_env.sql_query("SELECT id FROM src"))
+    flink_arrow.arrow_sink(rows, Types.ROW_NAMED(["id"], [Types.LONG()]), name="held", batch_rows=1,
+                           base_dir=job_dir["rings"], capacity=1 << 20, worker_entry=f"{job_dir['entry']}:holds",
+                           worker_python=sys.executable, worker_log_dir=job_dir["logs"],
+                           worker_properties={"out": str(job_dir["out"])})
+    with pytest.raises(Py4JJavaError) as info:
+        env.execute("flinktf-ipc held record view")
+    text = str(info.value)
+    assert "checkpoint flush timed out after 5000 ms" in text, text[-4000:]
+    assert "bytes of ring " + str(job_dir["rings"] / "held-0.ring") + " were not consumed" in text, text[-4000:]
+    pid = int((job_dir["out"] / "pid-0").read_text())
+    assert f"worker process {pid}" in text, text[-4000:]
+    assert "Checkpoint expired" not in text, text[-4000:]

@@ -83,7 +83,7 @@ public final class RingPaths {
      * someone else or one open to group/others (another user could then swap ring files under us).
      * The same rule as the Python side's.
      */
-    static void ensureDirectory(Path dir) throws IOException {
+    public static void ensureDirectory(Path dir) throws IOException {
         if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
             if (dir.getParent() != null && !Files.exists(dir.getParent())) {
                 Files.createDirectories(dir.getParent());

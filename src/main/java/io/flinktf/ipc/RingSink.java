@@ -27,7 +27,9 @@ import org.apache.flink.streaming.api.datastream.DataStream;
  *       up to the write timeout, then fails with an IOException naming the ring.
  *   <li>At a checkpoint ({@code flush(false)}) the writer waits until the reader has consumed every
  *       record written so far, up to the flush timeout: a completed checkpoint means the reader has
- *       the records (at-least-once).
+ *       the records (at-least-once). The flush timeout defaults to {@link #defaultFlushTimeoutNanos}
+ *       of the job's checkpoint timeout, so that its own error (naming the ring, the worker and the
+ *       bytes not consumed) comes before Flink's "Checkpoint expired".
  *   <li>At end of input ({@code flush(true)}) the ring is closed: the reader sees end of stream.
  *   <li>A reader that closed the ring, or whose process died, fails the task with an IOException
  *       naming the ring and the cause.
@@ -56,6 +58,10 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
     private final Config<IN> config;
     /** python.executable of the job configuration, read when the job graph is built (client side). */
     private String jobPython;
+    /** The job's checkpoint timeout, read when the job graph is built; 0: unknown. */
+    private long jobCheckpointTimeoutNanos;
+    /** The longest flush timeout by default, whatever the checkpoint timeout. */
+    static final long MAX_DEFAULT_FLUSH_TIMEOUT_NANOS = Duration.ofMinutes(5).toNanos();
 
     private RingSink(Config<IN> config) {
         this.config = config;
@@ -67,16 +73,42 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
 
     @Override
     public SinkWriter<IN> createWriter(WriterInitContext context) throws IOException {
-        return new RingSinkWriter<>(config, context, workerPython());
+        return new RingSinkWriter<>(config, context, workerPython(), flushTimeoutNanos());
     }
 
-    /** Adds nothing: reads the job's {@code python.executable} for the worker default. */
+    /**
+     * Adds nothing: reads the job's {@code python.executable} for the worker default, and its
+     * checkpoint timeout for the flush timeout default.
+     */
     @Override
     public DataStream<IN> addPreWriteTopology(DataStream<IN> input) {
         if (config.workerEntry != null && config.workerPython == null) {
             jobPython = input.getExecutionEnvironment().getConfiguration().getOptional(PYTHON_EXECUTABLE).orElse(null);
         }
+        jobCheckpointTimeoutNanos = Math.max(0, input.getExecutionEnvironment().getCheckpointConfig()
+                .getCheckpointTimeout()) * 1_000_000L;
         return input;
+    }
+
+    /**
+     * The flush timeout a checkpoint waits for the reader: the configured one, else
+     * {@link #defaultFlushTimeoutNanos} of the job's checkpoint timeout.
+     */
+    public long flushTimeoutNanos() {
+        return config.flushTimeoutNanos > 0 ? config.flushTimeoutNanos : defaultFlushTimeoutNanos(jobCheckpointTimeoutNanos);
+    }
+
+    /**
+     * Half the checkpoint timeout, at most 5 min (and 5 min when the checkpoint timeout is
+     * unknown, 0): well below the checkpoint timeout (the barrier may reach the sink late), so a
+     * reader that does not drain fails with this sink's error instead of Flink's "Checkpoint
+     * expired before completing".
+     */
+    public static long defaultFlushTimeoutNanos(long checkpointTimeoutNanos) {
+        if (checkpointTimeoutNanos <= 0) {
+            return MAX_DEFAULT_FLUSH_TIMEOUT_NANOS;
+        }
+        return Math.max(1_000_000L, Math.min(MAX_DEFAULT_FLUSH_TIMEOUT_NANOS, checkpointTimeoutNanos / 2));
     }
 
     /** The interpreter workers run with: the configured one, else the job's python.executable, else python3. */
@@ -112,6 +144,7 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
         public final int align;
         public final RecordEncoder<IN> encoder;
         public final long writeTimeoutNanos;
+        /** 0: {@link RingSink#defaultFlushTimeoutNanos} of the job's checkpoint timeout. */
         public final long flushTimeoutNanos;
         public final long publishIntervalMillis;
         public final int batchRecords;
@@ -123,6 +156,7 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
         public final long heartbeatIntervalNanos;
         public final long heartbeatTimeoutNanos;
         public final long workerShutdownGraceNanos;
+        public final long workerExitGraceNanos;
         /** null: none; subtask i's worker gets {@code <checkpointDir>/<i>}. */
         public final String checkpointDir;
         /** null: next to the TaskManager log, else a per-user temp directory. */
@@ -136,7 +170,7 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
             this.align = b.align;
             this.encoder = b.encoder;
             this.writeTimeoutNanos = b.writeTimeout.toNanos();
-            this.flushTimeoutNanos = b.flushTimeout.toNanos();
+            this.flushTimeoutNanos = b.flushTimeout == null ? 0 : b.flushTimeout.toNanos();
             this.publishIntervalMillis = b.publishInterval.toMillis();
             this.batchRecords = b.batchRecords;
             this.replaceStale = b.replaceStale;
@@ -145,6 +179,7 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
             this.heartbeatIntervalNanos = b.heartbeatInterval.toNanos();
             this.heartbeatTimeoutNanos = b.heartbeatTimeout.toNanos();
             this.workerShutdownGraceNanos = b.workerShutdownGrace.toNanos();
+            this.workerExitGraceNanos = b.workerExitGrace.toNanos();
             this.checkpointDir = b.checkpointDir;
             this.workerLogDir = b.workerLogDir;
             this.workerProperties = Collections.unmodifiableMap(new LinkedHashMap<>(b.workerProperties));
@@ -163,7 +198,7 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
         private int align = 64;
         private RecordEncoder<IN> encoder;
         private Duration writeTimeout = Duration.ofMinutes(10);
-        private Duration flushTimeout = Duration.ofMinutes(10);
+        private Duration flushTimeout; // null: from the job's checkpoint timeout
         private Duration publishInterval = Duration.ofMillis(1);
         private int batchRecords = 64;
         private boolean replaceStale = true;
@@ -172,6 +207,7 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
         private Duration heartbeatInterval = Duration.ofSeconds(1);
         private Duration heartbeatTimeout = Duration.ofSeconds(10);
         private Duration workerShutdownGrace = Duration.ofSeconds(5);
+        private Duration workerExitGrace = Duration.ofSeconds(60);
         private String checkpointDir;
         private String workerLogDir;
         private final Map<String, String> workerProperties = new LinkedHashMap<>();
@@ -251,7 +287,11 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
             return setWriteTimeout(Duration.ofMillis(millis));
         }
 
-        /** Longest a checkpoint waits for the reader to drain the ring (default 10 min). */
+        /**
+         * Longest a checkpoint waits for the reader to drain the ring (default: half the job's
+         * checkpoint timeout, at most 5 min). Keep it below the checkpoint timeout, or
+         * Flink's "Checkpoint expired" comes first and names nothing.
+         */
         public Builder<IN> setFlushTimeout(Duration timeout) {
             this.flushTimeout = positive("flushTimeout", timeout);
             return this;
@@ -347,6 +387,20 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
 
         public Builder<IN> setWorkerShutdownGraceMillis(long millis) {
             return setWorkerShutdownGrace(Duration.ofMillis(millis));
+        }
+
+        /**
+         * How long a worker that said {@code finished} (its entry returned) may take to exit
+         * before it is killed (default 60 s): interpreter and TF teardown, not a hang. A worker
+         * killed after reading the whole stream does not fail the task; the kill is logged.
+         */
+        public Builder<IN> setWorkerExitGrace(Duration grace) {
+            this.workerExitGrace = positive("workerExitGrace", grace);
+            return this;
+        }
+
+        public Builder<IN> setWorkerExitGraceMillis(long millis) {
+            return setWorkerExitGrace(Duration.ofMillis(millis));
         }
 
         /** Base of the workers' checkpoint directories: subtask i gets {@code <dir>/<i>}, the same for every attempt. */

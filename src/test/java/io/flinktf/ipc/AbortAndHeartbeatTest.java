@@ -127,5 +127,22 @@ class AbortAndHeartbeatTest {
         assertEquals("python3", sink.workerPython(), "no job python.executable: python3");
         assertEquals("3", sink.config().workerProperties.get("epochs"));
         assertEquals("pkg.train:main", sink.config().workerEntry);
+        assertThrows(IllegalArgumentException.class, () -> b.setWorkerExitGraceMillis(0));
+        assertEquals(60_000_000_000L, sink.config().workerExitGraceNanos, "a finished worker gets 60 s to exit");
+    }
+
+    @Test
+    void flushTimeoutDefaultsBelowTheCheckpointTimeout() {
+        long s = 1_000_000_000L;
+        assertEquals(300 * s, RingSink.defaultFlushTimeoutNanos(600 * s), "Flink's default 10 min: 5 min");
+        assertEquals(5 * s, RingSink.defaultFlushTimeoutNanos(10 * s));
+        assertEquals(300 * s, RingSink.defaultFlushTimeoutNanos(3600 * s), "at most 5 min");
+        assertEquals(300 * s, RingSink.defaultFlushTimeoutNanos(0), "unknown checkpoint timeout");
+        RingSink<byte[]> unset = RingSink.<byte[]>builder().setName("f").setEncoder(RecordEncoders.bytes()).build();
+        assertEquals(0, unset.config().flushTimeoutNanos, "unset: derived from the job when the graph is built");
+        assertEquals(300 * s, unset.flushTimeoutNanos());
+        RingSink<byte[]> set = RingSink.<byte[]>builder().setName("f").setEncoder(RecordEncoders.bytes())
+                .setFlushTimeoutMillis(1234).build();
+        assertEquals(1_234_000_000L, set.flushTimeoutNanos());
     }
 }

@@ -3,6 +3,7 @@ package io.flinktf.ipc.internal;
 import io.flinktf.ipc.RingException;
 import io.flinktf.ipc.RingPaths;
 import io.flinktf.ipc.RingSink;
+import io.flinktf.ipc.RingTimeoutException;
 import io.flinktf.ipc.RingWriter;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
@@ -32,16 +33,19 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
     private final ProcessingTimeService timers;
     private final Counter recordsOut;
     private final Counter bytesOut;
+    private final long flushTimeoutNanos;
     private boolean timerArmed;
     private boolean closed;
 
     public RingSinkWriter(RingSink.Config<IN> config, WriterInitContext context) throws IOException {
-        this(config, context, config.workerPython != null ? config.workerPython : "python3");
+        this(config, context, config.workerPython != null ? config.workerPython : "python3",
+                config.flushTimeoutNanos > 0 ? config.flushTimeoutNanos : RingSink.defaultFlushTimeoutNanos(0));
     }
 
-    public RingSinkWriter(RingSink.Config<IN> config, WriterInitContext context, String workerPython)
-            throws IOException {
+    public RingSinkWriter(RingSink.Config<IN> config, WriterInitContext context, String workerPython,
+            long flushTimeoutNanos) throws IOException {
         this.config = config;
+        this.flushTimeoutNanos = flushTimeoutNanos;
         int subtask = context.getTaskInfo().getIndexOfThisSubtask();
         int attempt = context.getTaskInfo().getAttemptNumber();
         // A restarted attempt gets a fresh ring (and worker, heartbeat files) of its own.
@@ -70,6 +74,7 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
         s.heartbeatIntervalNanos = config.heartbeatIntervalNanos;
         s.heartbeatTimeoutNanos = config.heartbeatTimeoutNanos;
         s.shutdownGraceNanos = config.workerShutdownGraceNanos;
+        s.exitGraceNanos = config.workerExitGraceNanos;
         s.checkpointDir = config.checkpointDir == null ? null : Paths.get(config.checkpointDir, Integer.toString(subtask)).toString();
         s.properties = config.workerProperties;
         s.logDir = config.workerLogDir == null ? null : Paths.get(config.workerLogDir);
@@ -163,10 +168,32 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
         }
         try {
             // Checkpoint: a completed checkpoint means the reader has every record (at-least-once).
-            writer.flush(config.flushTimeoutNanos);
+            writer.flush(flushTimeoutNanos);
+        } catch (RingTimeoutException e) {
+            throw flushTimedOut(e);
         } catch (RingException e) {
             throw failure("checkpoint flush failed", e);
         }
+    }
+
+    /** The flush timeout's own error: the ring, the worker, the bytes it did not consume, the likely cause. */
+    private IOException flushTimedOut(RingTimeoutException e) throws InterruptedException {
+        long unconsumed = Math.max(0, writer.writePosition() - writer.readPosition());
+        String reader;
+        if (worker != null) {
+            IOException cause = worker.explain();
+            if (cause != null) {
+                return failure("checkpoint flush failed", e);
+            }
+            reader = "its worker process " + worker.pid() + " (log " + worker.stderrFile() + ") still runs";
+        } else {
+            reader = "its reader still runs";
+        }
+        return new IOException(who + ": checkpoint flush timed out after " + flushTimeoutNanos / 1_000_000 + " ms: "
+                + unconsumed + " bytes of ring " + path + " were not consumed; " + reader + " but did not release "
+                + "them. A reader that keeps batches or arrays from the ring (a held record view) blocks every "
+                + "checkpoint; a slow one needs a longer flush timeout (RingSink setFlushTimeout), below the "
+                + "checkpoint timeout. (" + e.getMessage() + ")", e);
     }
 
     private IOException failure(String what, RingException e) throws InterruptedException {

@@ -1,6 +1,5 @@
 package io.flinktf.ipc.internal;
 
-import io.flinktf.ipc.RingPaths;
 import java.io.File;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -16,6 +15,8 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Starts the TF worker process of one ring ({@code PYTHON -P -m flinktf_ipc.worker} with the
@@ -27,8 +28,18 @@ import java.util.function.LongSupplier;
  * gets the worker killed. The thread never touches Flink: it keeps the first error, which the
  * task thread picks up through {@link #check()} (from write/flush/timers, and between the slices
  * of a ring wait through {@link io.flinktf.ipc.RingWriter#setWaitCheck}).
+ *
+ * <p>A worker whose heartbeat says {@code finished} (its entry returned) no longer beats; it is
+ * not hung but tearing down (TF's teardown can take tens of seconds on a loaded machine), so it
+ * gets an exit grace of its own instead of the heartbeat timeout. Every verdict (a kill, a
+ * failure) is logged, kept as the task's error, written to the writer heartbeat's message (what
+ * {@code flinktf-ipc stat} shows) and appended to the worker's stderr file as a line starting
+ * with {@link #NOTE_PREFIX}: a kill is never silent.
  */
 public final class WorkerSupervisor {
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerSupervisor.class);
+    /** Starts the supervisor's lines in a worker's stderr file (read by the demo and by users). */
+    public static final String NOTE_PREFIX = "[flinktf-ipc supervisor] ";
     private static final long TICK_MS = 100;
     private static final int TAIL_LINES = 30;
     private static final int TAIL_BYTES = 8192;
@@ -46,11 +57,23 @@ public final class WorkerSupervisor {
         public long heartbeatIntervalNanos = TimeUnit.SECONDS.toNanos(1);
         public long heartbeatTimeoutNanos = TimeUnit.SECONDS.toNanos(10);
         public long shutdownGraceNanos = TimeUnit.SECONDS.toNanos(5);
+        /** How long a worker that said finished may take to exit before it is killed. */
+        public long exitGraceNanos = TimeUnit.SECONDS.toNanos(60);
         public String checkpointDir; // null: none
         public Map<String, String> properties = Collections.emptyMap();
         public Path logDir; // null: next to the TaskManager log, else a per-user temp dir
         public String who = "worker";
         public LongSupplier recordsWritten = () -> 0L;
+        /** Base of the companion files ({@code <stem>.writer.hb}, ...); null: the ring's ({@code <stem>.ring}). */
+        public Path stem;
+        /** The rings of the context file; null: {@code [ring]}; empty for a role Flink does not feed. */
+        public List<Path> rings;
+        /** The context file's {@code "cluster"} object, as JSON text; null: no such key. */
+        public String clusterJson;
+        /** Exit 0 is success at any time (a role with no stream to wait for), not only after the end of the stream. */
+        public boolean exitZeroIsSuccess;
+        /** More files of this task that {@link #stop()} removes (a TF task's address and spec files). */
+        public List<Path> extraFiles = Collections.emptyList();
     }
 
     private final Settings s;
@@ -69,15 +92,19 @@ public final class WorkerSupervisor {
     private volatile String writerState = "starting";
     private volatile String writerMessage = "";
     private volatile long lastWorkerAgeNanos = -1;
+    private long finishedSeenAt; // monitor thread only; 0: the worker has not said finished
+    /** Set when a worker that had read the whole stream and said finished was killed after its exit grace. */
+    private volatile String killedAfterFinish;
     private boolean stopped;
 
     private WorkerSupervisor(Settings s) {
         this.s = s;
-        this.writerHb = new HeartbeatFile(RingPaths.heartbeatPath(s.ring, "writer"), "writer");
-        this.workerHb = RingPaths.heartbeatPath(s.ring, s.role);
-        this.contextFile = RingPaths.sibling(s.ring, s.role + ".json");
+        Path base = s.stem != null ? s.stem : s.ring.resolveSibling(stemOf(s.ring));
+        this.writerHb = new HeartbeatFile(companion(base, "writer.hb"), "writer");
+        this.workerHb = companion(base, s.role + ".hb");
+        this.contextFile = companion(base, s.role + ".json");
         Path logs = s.logDir != null ? s.logDir : defaultLogDir();
-        String stem = RingPaths.sibling(s.ring, s.role).getFileName().toString();
+        String stem = companion(base, s.role).getFileName().toString();
         this.stdoutFile = logs.resolve("flinktf-" + stem + ".out");
         this.stderrFile = logs.resolve("flinktf-" + stem + ".err");
         this.monitor = new Thread(this::monitorLoop, "flinktf-worker-monitor " + stem);
@@ -93,6 +120,15 @@ public final class WorkerSupervisor {
             }
             deleteFiles();
         }, "flinktf-worker-cleanup " + stem);
+    }
+
+    private static String stemOf(Path ring) {
+        String f = ring.getFileName().toString();
+        return f.endsWith(".ring") ? f.substring(0, f.length() - ".ring".length()) : f;
+    }
+
+    private static Path companion(Path stem, String suffix) {
+        return stem.resolveSibling(stem.getFileName() + "." + suffix);
     }
 
     /** Writes the context file and the first writer heartbeat, starts the worker and its monitor. */
@@ -114,16 +150,21 @@ public final class WorkerSupervisor {
             Files.createDirectories(Paths.get(s.checkpointDir));
         }
         Files.write(contextFile, contextJson().getBytes(StandardCharsets.UTF_8));
+        // Fresh files, opened in append mode by the worker: the supervisor's notes land after its output.
+        Files.deleteIfExists(stdoutFile);
+        Files.deleteIfExists(stderrFile);
         writerHb.write("starting", "", progress());
         ProcessBuilder pb = new ProcessBuilder(s.python, "-P", "-m", "flinktf_ipc.worker");
         pb.environment().put("FLINKTF_WORKER_CONTEXT", contextFile.toString());
         pb.environment().put("PYTHONUNBUFFERED", "1");
-        pb.redirectOutput(stdoutFile.toFile());
-        pb.redirectError(stderrFile.toFile());
+        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(stdoutFile.toFile()));
+        pb.redirectError(ProcessBuilder.Redirect.appendTo(stderrFile.toFile()));
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         Runtime.getRuntime().addShutdownHook(shutdownHook);
         launchedAt = System.nanoTime();
         process = pb.start();
+        LOG.info("{}: started worker process {} (entry {}, ring {}, log {})", s.who, process.pid(), s.entry, s.ring,
+                stderrFile);
         writerState = "running";
         writerHb.write(writerState, "", progress());
         monitor.start();
@@ -132,7 +173,12 @@ public final class WorkerSupervisor {
     private String contextJson() {
         StringBuilder b = new StringBuilder(512);
         b.append("{\"version\": 1, \"entry\": ").append(json(s.entry));
-        b.append(", \"rings\": [").append(json(s.ring.toString())).append(']');
+        b.append(", \"rings\": [");
+        List<Path> rings = s.rings != null ? s.rings : Collections.singletonList(s.ring);
+        for (int i = 0; i < rings.size(); i++) {
+            b.append(i == 0 ? "" : ", ").append(json(rings.get(i).toString()));
+        }
+        b.append(']');
         b.append(", \"role\": ").append(json(s.role));
         b.append(", \"index\": ").append(s.index);
         b.append(", \"attempt\": ").append(s.attempt);
@@ -142,6 +188,9 @@ public final class WorkerSupervisor {
         b.append(", \"heartbeat_timeout\": ").append(s.heartbeatTimeoutNanos / 1e9);
         if (s.checkpointDir != null) {
             b.append(", \"checkpoint_dir\": ").append(json(s.checkpointDir));
+        }
+        if (s.clusterJson != null) {
+            b.append(", \"cluster\": ").append(s.clusterJson);
         }
         b.append(", \"properties\": {");
         String sep = "";
@@ -194,7 +243,7 @@ public final class WorkerSupervisor {
             }
             if (!process.isAlive()) {
                 int status = process.exitValue();
-                if (!streamEnded || status != 0) {
+                if (!exitIsSuccess(status)) {
                     fail(exitMessage(status));
                 }
                 return; // nothing left to watch; the task thread picks the error up
@@ -239,11 +288,68 @@ public final class WorkerSupervisor {
         }
         long age = beat.ageNanos();
         lastWorkerAgeNanos = age;
+        if ("finished".equals(beat.state) || "failed".equals(beat.state)) {
+            // It said its last word and stopped beating: it is exiting, not hung.
+            checkExitGrace(now, beat.state);
+            return;
+        }
         if (age > s.heartbeatTimeoutNanos && process.isAlive()) {
             fail(describe() + " is hung: its heartbeat is " + seconds(age) + " old (timeout "
                     + seconds(s.heartbeatTimeoutNanos) + "; state " + beat.state + ", stopped with SIGSTOP or "
                     + "deadlocked?); killed it. " + tail());
             kill();
+        }
+    }
+
+    private void checkExitGrace(long now, String state) {
+        if (finishedSeenAt == 0) {
+            finishedSeenAt = now | 1; // never 0
+            return;
+        }
+        long waited = now - finishedSeenAt;
+        if (waited <= s.exitGraceNanos || !process.isAlive()) {
+            return;
+        }
+        String what = describe() + " said " + state + " " + seconds(waited) + " ago but did not exit within its exit "
+                + "grace (" + seconds(s.exitGraceNanos) + ", RingSink setWorkerExitGrace); killed it.";
+        if ("finished".equals(state) && workDone()) {
+            // Its entry returned after reading the whole stream: nothing is lost, the task succeeds,
+            // but the kill is said (log, heartbeat message, worker stderr). Set before the kill:
+            // the task thread judges the exit status as soon as the process is gone.
+            killedAfterFinish = what;
+            writerMessage = what;
+            kill();
+            LOG.warn("{} The task succeeds: the worker had read the whole stream.", what);
+            note(what + " The task succeeds: the worker had read the whole stream.");
+        } else {
+            fail(what + " " + tail());
+            kill();
+        }
+    }
+
+    /** Whether the worker's exit with {@code status} ends its part well. */
+    private boolean exitIsSuccess(int status) {
+        return workDone() && (status == 0 || killedAfterFinish != null);
+    }
+
+    /** Whether an exit now ends the worker's part: after the end of its stream, or at any time for a role without one. */
+    private boolean workDone() {
+        return streamEnded || s.exitZeroIsSuccess;
+    }
+
+    /** The message when a worker that finished was killed after its exit grace (the task succeeded), else null. */
+    public String killedAfterFinish() {
+        return killedAfterFinish;
+    }
+
+    /** Appends one line of the supervisor's to the worker's stderr file, best effort. */
+    private void note(String text) {
+        String line = NOTE_PREFIX + java.time.Instant.now() + " " + text.replace('\n', ' ') + "\n";
+        try {
+            Files.write(stderrFile, line.getBytes(StandardCharsets.UTF_8), java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            LOG.debug("cannot append to {}", stderrFile, e);
         }
     }
 
@@ -255,7 +361,7 @@ public final class WorkerSupervisor {
 
     private String describe() {
         return s.who + ": worker process " + process.pid() + " (role " + s.role + ", index " + s.index + ", attempt "
-                + s.attempt + ", ring " + s.ring + ")";
+                + s.attempt + (s.ring != null ? ", ring " + s.ring : ", files " + s.stem + ".*") + ")";
     }
 
     private String exitMessage(int status) {
@@ -278,7 +384,7 @@ public final class WorkerSupervisor {
     }
 
     /** The last lines of the worker's stderr, for messages. */
-    String tail() {
+    public String tail() {
         try (RandomAccessFile f = new RandomAccessFile(stderrFile.toFile(), "r")) {
             long len = f.length();
             int n = (int) Math.min(len, TAIL_BYTES);
@@ -301,6 +407,10 @@ public final class WorkerSupervisor {
     private void fail(String message) {
         if (error.compareAndSet(null, new IOException(message))) {
             writerMessage = message;
+            LOG.warn(message);
+            // Only the verdict, not the stderr tail it quotes: the file already holds that.
+            int cut = message.indexOf(" stderr (");
+            note(cut < 0 ? message : message.substring(0, cut));
         }
     }
 
@@ -338,19 +448,42 @@ public final class WorkerSupervisor {
      * keeps watching its heartbeat. Status 0 is success; anything else fails with the cause.
      */
     public void awaitExit() throws IOException, InterruptedException {
-        streamEnded = true;
-        writerState = "finished";
-        beat();
+        endOfStream();
         while (!process.waitFor(TICK_MS, TimeUnit.MILLISECONDS)) {
             check();
         }
         monitor.join(TimeUnit.NANOSECONDS.toMillis(s.heartbeatIntervalNanos) + 1000);
         check();
         int status = process.exitValue();
-        if (status != 0) {
+        if (!exitIsSuccess(status)) {
             fail(exitMessage(status));
             check();
         }
+    }
+
+    /** The stream ended: from now on exit 0 is success; the writer heartbeat says {@code finished}. */
+    public void endOfStream() {
+        streamEnded = true;
+        writerState = "finished";
+        beat();
+    }
+
+    /**
+     * Without waiting: false while the worker runs; true once it exited with status 0 where that is
+     * success (after {@link #endOfStream}, or at any time with {@code exitZeroIsSuccess}); any other
+     * exit throws, with the cause (status or signal, heartbeat age, stderr tail).
+     */
+    public boolean exitedCleanly() throws IOException {
+        check();
+        if (process.isAlive()) {
+            return false;
+        }
+        int status = process.exitValue();
+        if (!exitIsSuccess(status)) {
+            fail(exitMessage(status));
+            check();
+        }
+        return true;
     }
 
     public long pid() {
@@ -412,7 +545,10 @@ public final class WorkerSupervisor {
     }
 
     private void deleteFiles() {
-        for (Path p : new Path[] {contextFile, workerHb}) {
+        List<Path> files = new ArrayList<>(s.extraFiles);
+        files.add(contextFile);
+        files.add(workerHb);
+        for (Path p : files) {
             try {
                 Files.deleteIfExists(p);
             } catch (IOException e) {
@@ -426,8 +562,8 @@ public final class WorkerSupervisor {
         }
         // A temp file of a heartbeat write cut short (the worker killed mid-write).
         String prefix = workerHb.getFileName() + ".tmp-";
-        try (java.util.stream.Stream<Path> files = Files.list(workerHb.getParent())) {
-            files.filter(f -> f.getFileName().toString().startsWith(prefix)).forEach(f -> f.toFile().delete());
+        try (java.util.stream.Stream<Path> listing = Files.list(workerHb.getParent())) {
+            listing.filter(f -> f.getFileName().toString().startsWith(prefix)).forEach(f -> f.toFile().delete());
         } catch (IOException | java.io.UncheckedIOException e) {
             // best effort
         }

@@ -1,0 +1,91 @@
+"""A stand-in TF task for the JVM cluster tests (ClusterMiniTest): the protocol of
+CLUSTER-PROTOCOL.md without TensorFlow.
+
+Started by the role operator through a wrapper (python -P -m flinktf_ipc.worker is ignored):
+reads FLINKTF_WORKER_CONTEXT, writes its heartbeat, reserves a port and writes the address
+file, waits for the spec file, appends one JSON line to properties["log"], then
+- a fed task reads its ring (arrow codec, pyarrow) to the end and logs the ids it got;
+- a task named by properties["die"] ("role:index:attempt") kills itself with SIGKILL, one named
+  by properties["sigstop"] stops itself with SIGSTOP;
+- ps tasks wait until the AM stops them; every other task exits 0.
+"""
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+ctx = json.load(open(os.environ["FLINKTF_WORKER_CONTEXT"]))
+cluster = ctx["cluster"]
+props = ctx["properties"]
+me = f"{ctx['role']}:{ctx['index']}:{ctx['attempt']}"
+
+
+def _start_time() -> int:
+    with open(f"/proc/{os.getpid()}/stat") as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
+START = _start_time()
+
+
+def beat(seq: int, state: str) -> None:
+    path = ctx["heartbeat"]
+    tmp = f"{path}.tmp-{os.getpid()}-0"
+    with open(tmp, "w") as f:
+        f.write(f"version=1\nrole={ctx['role']}\npid={os.getpid()}\nstart_time={START}\n"
+                f"wall_ns={time.time_ns()}\nmono_ns={time.monotonic_ns()}\nseq={seq}\nstate={state}\nmessage=\n")
+    os.replace(tmp, path)
+
+
+def beater() -> None:
+    seq = 0
+    while True:
+        seq += 1
+        beat(seq, "running")
+        time.sleep(ctx["heartbeat_interval"])
+
+
+threading.Thread(target=beater, daemon=True).start()
+
+time.sleep(float(props.get("startup_delay", "0")))  # as an import of TensorFlow
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+port = sock.getsockname()[1]
+tmp = cluster["address_file"] + ".tmp"
+fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+with os.fdopen(fd, "w") as f:
+    json.dump({"host": "127.0.0.1", "port": port, "pid": os.getpid()}, f)
+os.replace(tmp, cluster["address_file"])
+
+while not os.path.exists(cluster["spec_file"]):
+    time.sleep(0.02)
+with open(cluster["spec_file"]) as f:
+    spec = json.load(f)
+sock.close()
+
+ids = None
+if ctx["rings"]:
+    from flinktf_ipc.arrow import ArrowRingReader
+
+    ids = []
+    for batch in ArrowRingReader(ctx["rings"][0], timeout=60):
+        ids.extend(batch.column("id").to_pylist())
+
+line = {"role": ctx["role"], "index": ctx["index"], "attempt": ctx["attempt"], "port": port,
+        "pid": os.getpid(), "spec": spec, "cluster": cluster, "rings": ctx["rings"], "ids": ids}
+with open(props["log"], "a") as f:
+    f.write(json.dumps(line) + "\n")
+
+if props.get("sigstop") == me:
+    os.kill(os.getpid(), signal.SIGSTOP)  # hung: only its heartbeat's age tells
+if props.get("die") == me:
+    os.kill(os.getpid(), signal.SIGKILL)
+if ctx["role"] == "ps":
+    while True:  # as server.join(): only the AM's stop ends it
+        time.sleep(1)
+sys.exit(0)
