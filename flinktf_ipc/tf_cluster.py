@@ -48,7 +48,7 @@ __all__ = ["TFContext", "TFClusterConfig", "TFClusterConfigBuilder", "Role", "tr
 
 DEFAULT_NAME = "tf"
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]{0,63}$")
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 # ---- the role process side ---------------------------------------------------------------------
@@ -409,7 +409,7 @@ class TFClusterConfigBuilder:
     def build(self) -> TFClusterConfig:
         errors = list(self._errors)
         if not isinstance(self._name, str) or not _CLUSTER_NAME.match(self._name):
-            errors.append(f"cluster name {self._name!r}: letters, digits, '_' and '.', at most 64")
+            errors.append(f"cluster name {self._name!r}: letters, digits, '_' and '-', at most 64")
         roles: list[Role] = []
         names = dict(self._roles)
         if self._chief:
@@ -559,7 +559,7 @@ def _to_java(config: TFClusterConfig, env: Any) -> Any:
             j_shapes.put(column, j_dims)
         call("setShapes", j_shapes)
     if config.output_type is not None:
-        call("setOutputType", config.output_type.get_java_type_info())
+        call("setOutputRowType", config.output_type.get_java_type_info())
     j_config = flink._java_call("TFClusterConfig", lambda: b.build())
     if config.input is not None:
         j_out = flink._java_call("TFCluster.addTo", lambda: j_cluster.TFCluster.addTo(
