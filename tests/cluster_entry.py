@@ -13,7 +13,7 @@ from flinktf_ipc.tf_cluster import TFContext
 
 
 def _out(ctx: TFContext, what: str) -> str:
-    return os.path.join(ctx.properties["out"], f"{what}-{ctx.get_job_name()}-{ctx.get_task_index()}-{ctx.attempt}")
+    return os.path.join(ctx.properties["out"], f"{what}-{ctx.get_job_name()}-{ctx.get_task_index()}-{ctx.attempt}.json")
 
 
 def _write(path: str, data: object) -> None:
@@ -69,3 +69,27 @@ def sleepy(context) -> None:  # type: ignore[no-untyped-def]
     TFContext(context)
     time.sleep(float(context.properties.get("sleep", "1")))
 
+
+
+def _example(name: str):  # type: ignore[no-untyped-def]
+    """An example module of examples/, loaded by path (examples/ is not a package)."""
+    import importlib.util
+    import sys
+
+    if name not in sys.modules:
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def seed(context) -> None:  # type: ignore[no-untyped-def]
+    """The seed example's run_main (examples/seed_ps.py), after writing what this role was told."""
+    ctx = TFContext(context)
+    _write(_out(ctx, "spec"), {"job": ctx.get_job_name(), "index": ctx.get_task_index(), "epoch": ctx.epoch,
+                               "tf_config": ctx.get_tf_config(), "env_tf_config": json.loads(os.environ["TF_CONFIG"]),
+                               "is_chief": ctx.is_chief, "pid": os.getpid()})
+    _example("seed_ps").run_main(context)

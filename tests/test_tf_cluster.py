@@ -262,7 +262,7 @@ def test_role_processes_hold_their_ports_until_the_spec_then_run_main_with_tf_co
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-3000:]
     for (role, i) in op.procs:
-        r = json.loads((out / f"report-{role}-{i}-0").read_text())
+        r = json.loads((out / f"report-{role}-{i}-0.json").read_text())
         assert r["cluster"] == cluster and r["tf_config"] == r["env_tf_config"]
         assert r["tf_config"] == {"cluster": cluster, "task": {"type": role, "index": i}}
         assert (r["job"], r["index"], r["epoch"], r["attempt"]) == (role, i, 7, 0)
@@ -302,3 +302,251 @@ def test_an_entry_that_raises_at_import_fails_before_registering(tmp_path: Path,
     _, err = p.communicate(timeout=60)
     assert p.returncode == 1 and "fails at import" in err, err[-3000:]
     assert not op.addresses()
+
+
+# ---- end to end: the embedded Flink mini-cluster ------------------------------------------------
+# Each job takes 30-90 s here (three to five TF processes start); one job serves several
+# assertions where that is honest (the failover job's final attempt is also the stream-mode run).
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _read(p: Path) -> Any:
+    return json.loads(p.read_text())
+
+
+@pytest.fixture(scope="module")
+def flink_env(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Makes configured environments; the log dir is set before the gateway JVM starts."""
+    flink = pytest.importorskip("flinktf_ipc.flink")
+    log_dir = tmp_path_factory.mktemp("flink-logs")
+    flink.jar_path()
+
+    def make(*, restart_attempts: int, checkpoint_ms: int | None = None, checkpoint_dir: Path | None = None) -> Any:
+        from pyflink.common import Configuration
+        env = flink.configure(restart_attempts=restart_attempts, restart_delay_ms=500, log_dir=str(log_dir))
+        env.set_parallelism(1)
+        if checkpoint_ms is not None:
+            env.enable_checkpointing(checkpoint_ms)
+        if checkpoint_dir is not None:
+            conf = Configuration()
+            conf.set_string("execution.checkpointing.storage", "filesystem")
+            conf.set_string("execution.checkpointing.dir", checkpoint_dir.as_uri())
+            env.configure(conf)
+        return env
+
+    return make
+
+
+@pytest.fixture
+def ring_dir() -> Iterator[Path]:
+    import shutil
+    import uuid
+    d = Path(f"/dev/shm/fti-cluster-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Iterator[Path]:
+    """Where the entries write; role processes still alive at teardown are killed (SIGCONT first)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    yield out
+    for p in out.glob("*.json"):
+        try:
+            pid = json.loads(p.read_text()).get("pid")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(pid, int) and _alive(pid):
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+
+
+def _no_leftovers(out: Path, ring_dir: Path) -> None:
+    for p in out.glob("*.json"):
+        pid = _read(p).get("pid")
+        if isinstance(pid, int):
+            wait_for(lambda pid=pid: not _alive(pid), 30, f"role process {pid} ({p.name}) to be gone")
+    left = sorted(os.listdir(ring_dir)) if ring_dir.exists() else []
+    assert not left, f"files left in {ring_dir}: {left}"
+
+
+def _execute_in_background(env: Any, name: str) -> tuple[Any, list[BaseException]]:
+    import threading
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            env.execute(name)
+        except BaseException as e:  # noqa: BLE001 - the test looks at it
+            errors.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, errors
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(420)
+def test_seed_example_batch_mode_ps_and_three_workers(flink_env: Any, ring_dir: Path, out_dir: Path) -> None:
+    """The seed's train(3, 1, run_main): every role gets the same spec; the workers compute w+b,
+    w*b, w/b on the ps-held variables; the ps is stopped when the workers are done; the job ends."""
+    env = flink_env(restart_attempts=0)
+    import cluster_entry
+    result = train(3, 1, cluster_entry.seed, properties={"out": str(out_dir)}, stream_env=env)
+    assert result is None  # no output_row_type: nothing to return
+    env.execute("seed example")
+    specs = {(s["job"], s["index"]): s for s in map(_read, out_dir.glob("spec-*.json"))}
+    assert set(specs) == {("worker", 0), ("worker", 1), ("worker", 2), ("ps", 0)}
+    cluster = specs["worker", 0]["tf_config"]["cluster"]
+    assert len(cluster["worker"]) == 3 and len(cluster["ps"]) == 1
+    assert len(set(cluster["worker"] + cluster["ps"])) == 4
+    for (job, index), s in specs.items():
+        assert s["tf_config"] == {"cluster": cluster, "task": {"type": job, "index": index}} == s["env_tf_config"]
+        assert s["is_chief"] == ((job, index) == ("worker", 0)) and s["epoch"] == 0
+    for i in range(3):
+        r = _read(out_dir / f"seed-{i}-0.json")
+        assert r["add"] == [[7.0, 7.0], [7.0, 7.0]] and r["mul"] == [[10.0, 10.0], [10.0, 10.0]]
+        assert r["div"] == pytest.approx([[0.4, 0.4], [0.4, 0.4]])
+    ps_pid = specs["ps", 0]["pid"]
+    wait_for(lambda: not _alive(ps_pid), 30, "the ps process (stopped by the AM) to be gone")
+    for s in specs.values():
+        wait_for(lambda pid=s["pid"]: not _alive(pid), 30, f"role process {s['pid']} to be gone")
+
+
+MWMS_ENTRY = str(REPO / "examples" / "mwms_train.py")
+
+
+def _mwms_job(env: Any, rows: int, ring_dir: Path, out: Path, tf_ckpt: Path, *, step_delay: float,
+              heartbeat_timeout: float = 10.0) -> None:
+    """examples/mwms_train.py's job, with this test's ring dir and properties."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("mwms_train_job", MWMS_ENTRY)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    from pyflink.common import Types, WatermarkStrategy
+    from pyflink.datastream.connectors.number_seq import NumberSequenceSource
+    from pyflink.table import StreamTableEnvironment
+    t_env = StreamTableEnvironment.create(env)
+    seq = env.from_source(NumberSequenceSource(0, rows - 1), WatermarkStrategy.no_watermarks(), "ids")
+    t_env.create_temporary_view("seq", t_env.from_data_stream(seq))
+    x = [f"CAST(MOD(f0 * {p}, 101) AS FLOAT) / 101" for p in (7, 13, 29, 31)]
+    y = " + ".join(f"{c} * {xi}" for c, xi in zip(example.COEF, x, strict=True)) + " + 1"
+    table = t_env.sql_query(f"SELECT f0 AS id, ARRAY[{', '.join(x)}] AS x, CAST({y} AS FLOAT) AS y FROM seq")
+    row_type = Types.ROW_NAMED(["id", "x", "y"], [Types.LONG(), Types.PRIMITIVE_ARRAY(Types.FLOAT()), Types.FLOAT()])
+    (TFClusterConfig.builder().name("mwms").role("worker", 2).entry(f"{MWMS_ENTRY}:run_main")
+     .input(t_env.to_data_stream(table), row_type, shapes={"x": (4,)}, batch_rows=256)
+     .properties({"out": str(out), "step_delay": step_delay, "checkpoint_steps": 10})
+     .checkpoint_dir(tf_ckpt).base_dir(ring_dir).ring_capacity(1 << 20)
+     .heartbeat(interval=0.5, timeout=heartbeat_timeout).shutdown_grace(2)
+     .build().add_to(env))
+
+
+def _ids(out: Path) -> Any:
+    import numpy as np
+    parts = [np.fromfile(p, dtype="<i8") for p in sorted(out.glob("ids-*.bin"))]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype="<i8")
+
+
+def _tf_checkpoint_step(tf_ckpt: Path) -> int:
+    steps = [int(p.name[len("ckpt-"):-len(".index")]) for p in (tf_ckpt / "worker-0").glob("ckpt-*.index")]
+    return max(steps, default=0)
+
+
+def _failover(flink_env: Any, ring_dir: Path, out: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    """Two fed MWMS workers train one model; worker 1 gets ``sig`` mid-training, after a Flink
+    checkpoint and a TF checkpoint of the chief: the whole cluster restarts (attempt 1, new spec),
+    both workers resume from the chief's checkpoint, and the final attempt's model is one model."""
+    import numpy as np
+    rows = 12_000
+    flink_ckpt, tf_ckpt = tmp_path / "flink-ckpt", tmp_path / "tf-ckpt"
+    env = flink_env(restart_attempts=2, checkpoint_ms=400, checkpoint_dir=flink_ckpt)
+    _mwms_job(env, rows, ring_dir, out, tf_ckpt, step_delay=0.1, heartbeat_timeout=4.0)
+    thread, errors = _execute_in_background(env, f"mwms failover {sig.name}")
+    wait_for(lambda: _tf_checkpoint_step(tf_ckpt) >= 20 and list(flink_ckpt.glob("*/chk-*/_metadata")), 300,
+             "a TF checkpoint at step 20 and a completed Flink checkpoint")
+    victim = _read(out / "start-1-0.json")["pid"]
+    os.kill(victim, sig)
+    thread.join(timeout=360)
+    assert not thread.is_alive(), "the job did not end"
+    if sig == signal.SIGSTOP and _alive(victim):
+        os.kill(victim, signal.SIGCONT)
+    assert not errors, errors
+    before = {i: _read(out / f"start-{i}-0.json") for i in range(2)}
+    after = {i: _read(out / f"start-{i}-1.json") for i in range(2)}  # both restarted, as attempt 1
+    assert after[0]["epoch"] == after[1]["epoch"] > before[0]["epoch"]
+    assert after[0]["tf_config"]["cluster"] == after[1]["tf_config"]["cluster"]  # one new spec
+    assert not (out / "done-0-0.json").exists() and not (out / "done-1-0.json").exists()
+    restored = after[0]["restored_step"]
+    assert restored >= 20 and after[1]["restored_step"] == restored  # both from the chief's checkpoint
+    assert after[0]["restored_from"].startswith(str(tf_ckpt / "worker-0"))
+    done = {i: _read(out / f"done-{i}-1.json") for i in range(2)}
+    assert done[0]["weights"] == done[1]["weights"]  # one model: identical on both workers
+    assert done[0]["steps"] == done[1]["steps"] > restored
+    assert (Path(done[0]["model"]) / "saved_model.pb").exists() and done[1]["model"] is None
+    seen = np.bincount(_ids(out), minlength=rows)
+    assert len(seen) == rows and (seen > 0).all(), f"{int((seen == 0).sum())} ids lost"
+    for i in range(2):
+        wait_for(lambda i=i: not _alive(before[i]["pid"]) and not _alive(after[i]["pid"]), 30, "no process left")
+    left = sorted(os.listdir(ring_dir)) if ring_dir.exists() else []
+    assert not left, f"files left in {ring_dir}: {left}"
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(600)
+def test_mwms_stream_mode_sigkill_one_worker_restarts_the_cluster_from_the_chiefs_checkpoint(
+        flink_env: Any, ring_dir: Path, out_dir: Path, tmp_path: Path) -> None:
+    _failover(flink_env, ring_dir, out_dir, tmp_path, signal.SIGKILL)
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(600)
+def test_mwms_stream_mode_sigstop_one_worker_is_seen_through_heartbeats(
+        flink_env: Any, ring_dir: Path, out_dir: Path, tmp_path: Path) -> None:
+    _failover(flink_env, ring_dir, out_dir, tmp_path, signal.SIGSTOP)
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(300)
+def test_input_ds_without_a_row_type_is_a_value_error(flink_env: Any) -> None:
+    from pyflink.common import Types
+    env = flink_env(restart_attempts=0)
+    stream = env.from_collection([1, 2, 3], type_info=Types.LONG()).map(lambda v: (v, v))  # pickled, no row type
+    with pytest.raises(ValueError, match="input_ds has no row type"):
+        train(2, 0, module_level, stream_env=env, input_ds=stream)
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(420)
+def test_an_entry_that_raises_at_import_fails_the_job_with_its_message(flink_env: Any, ring_dir: Path) -> None:
+    env = flink_env(restart_attempts=0)
+    (TFClusterConfig.builder().name("broken").role("worker", 2)
+     .entry(f"{TESTS / 'cluster_entry_broken.py'}:run_main").base_dir(ring_dir).build().add_to(env))
+    with pytest.raises(Exception) as e:
+        env.execute("entry raises at import")
+    assert "fails at import" in str(e.value), str(e.value)[-3000:]  # the Java chain, with the process's stderr
+    wait_for(lambda: not (ring_dir.exists() and os.listdir(ring_dir)), 30, "the cluster's files to be gone")
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(420)
+def test_a_port_taken_before_tf_binds_it_restarts_the_cluster_with_new_ports(
+        flink_env: Any, ring_dir: Path, out_dir: Path) -> None:
+    env = flink_env(restart_attempts=1)
+    (TFClusterConfig.builder().name("ports").role("worker", 2).entry(f"{ENTRY}:hold_port")
+     .properties({"out": str(out_dir)}).base_dir(ring_dir).build().add_to(env))
+    env.execute("a port taken")
+    held = {_read(p)["port"] for p in out_dir.glob("holder-*")}
+    assert held  # attempt 0: a worker lost its port to another process before TF bound it: TF failed
+    assert not list(out_dir.glob("report-*-0.json"))
+    reports = [_read(out_dir / f"report-worker-{i}-1.json") for i in range(2)]
+    assert reports[0]["cluster"] == reports[1]["cluster"] and reports[0]["epoch"] >= 1
+    assert not held & {r["port"] for r in reports}  # the next round has new ports
+    _no_leftovers(out_dir, ring_dir)
