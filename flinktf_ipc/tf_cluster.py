@@ -572,8 +572,11 @@ def _to_java(config: TFClusterConfig, env: Any) -> Any:
 
 # ---- the seed-compatible entry point ------------------------------------------------------------
 
+_TRAIN_OPTIONS = ("name", "checkpoint_dir", "base_dir", "ring_capacity", "python", "log_dir", "shutdown_grace")
+
+
 def train(num_workers: int, num_ps: int, run_main: Callable[..., Any], properties: Mapping[str, Any] | None = None,
-          stream_env: Any = None, input_ds: Any = None, output_row_type: Any = None) -> Any:
+          stream_env: Any = None, input_ds: Any = None, output_row_type: Any = None, **options: Any) -> Any:
     """Adds a TF cluster of ``num_workers`` workers and ``num_ps`` parameter servers, each process
     running ``run_main(context)``, to the job of ``stream_env`` (created and configured if None).
 
@@ -581,10 +584,19 @@ def train(num_workers: int, num_ps: int, run_main: Callable[..., Any], propertie
     batch mode: no role reads Flink data. ``output_row_type``: the row type of rows the workers emit,
     returned as a DataStream (else None). ``properties`` reach every process as strings. Bad
     arguments raise ValueError here, before the job starts. The caller runs ``stream_env.execute()``.
+
+    Beyond the seed's arguments, keyword ``options`` set what :class:`TFClusterConfigBuilder` sets:
+    ``name``, ``checkpoint_dir`` (``tf_context.checkpoint_dir``, for resuming after a restart),
+    ``base_dir``, ``ring_capacity``, ``python``, ``log_dir``, ``shutdown_grace``,
+    ``heartbeat_interval`` and ``heartbeat_timeout``.
     """
     _positive(num_workers, "num_workers")
     if isinstance(num_ps, bool) or not isinstance(num_ps, int) or num_ps < 0:
         raise ValueError(f"num_ps must be an int >= 0, got {num_ps!r}")
+    unknown = sorted(set(options) - set(_TRAIN_OPTIONS) - {"heartbeat_interval", "heartbeat_timeout"})
+    if unknown:
+        raise ValueError(f"train: unknown option(s) {unknown}; known: "
+                         f"{', '.join(_TRAIN_OPTIONS + ('heartbeat_interval', 'heartbeat_timeout'))}")
     builder = TFClusterConfig.builder().role("worker", num_workers).entry(run_main)
     if num_ps:
         builder.role("ps", num_ps)
@@ -594,6 +606,10 @@ def train(num_workers: int, num_ps: int, run_main: Callable[..., Any], propertie
         builder.input(input_ds)
     if output_row_type is not None:
         builder.output(output_row_type)
+    for key in _TRAIN_OPTIONS:
+        if key in options:
+            getattr(builder, key)(options[key])
+    builder.heartbeat(options.get("heartbeat_interval"), options.get("heartbeat_timeout"))
     return builder.build().add_to(stream_env)
 
 
