@@ -51,7 +51,10 @@ class WorkerContext:
     heartbeat_timeout: float = hbm.DEFAULT_TIMEOUT
     checkpoint_dir: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
+    cluster: dict[str, Any] | None = None  # a TF cluster's role process (flinktf_ipc._cluster_worker)
     _heartbeat: hbm.HeartbeatWriter | None = field(default=None, repr=False)
+    _cluster_info: Any = field(default=None, repr=False)
+    _cluster_spec: Any = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: str) -> WorkerContext:
@@ -101,6 +104,15 @@ def load_entry(entry: str) -> Callable[[WorkerContext], Any]:
     if not callable(fn):
         raise ImportError(f"{entry}: {target} has no function {name}")
     return fn  # type: ignore[no-any-return]
+
+
+def _load(ctx: WorkerContext) -> Callable[[WorkerContext], Any]:
+    """The entry function; a TF cluster's role process first joins its cluster (gets the spec)."""
+    if ctx.cluster is None:
+        return load_entry(ctx.entry)
+    from . import _cluster_worker
+
+    return _cluster_worker.join(ctx, lambda: load_entry(ctx.entry))  # type: ignore[no-any-return]
 
 
 def _watch_writer(ctx: WorkerContext, hb: hbm.HeartbeatWriter, stop: threading.Event) -> None:
@@ -161,7 +173,7 @@ def run(ctx: WorkerContext) -> int:
         if ctx.peer_heartbeat:
             threading.Thread(target=_watchdog, args=(ctx, hb, stop), name="writer-watch", daemon=True).start()
     try:
-        load_entry(ctx.entry)(ctx)
+        _load(ctx)(ctx)
     except BaseException as e:  # noqa: BLE001 - every failure is reported, then the process exits
         traceback.print_exc()
         stop.set()
