@@ -367,6 +367,7 @@ class RingReader:
             raise ValueError("max_records must be >= 1")
         if self._hi < self._hn:  # records read() has taken from the ring but not served yet
             return self._rest_of_held(max_records)
+        self._drop_held()  # read() served all of it: its hold must not pin the space any longer
         with self._lock:
             h = self._handle()
             if self._eof:

@@ -255,3 +255,15 @@ def test_writer_leaving_with_an_exception_aborts(ring_path):
     with pytest.raises(PeerLost, match="aborted"):
         r.read(timeout=1)
     r.close()
+
+
+def test_read_batch_after_read_does_not_pin_what_read_served(ring_path):
+    """read() serves records from a batch it holds; once read_batch takes over (a codec reads its
+    header with read(), then batches), that hold must not keep the served records' space."""
+    with RingWriter.create(ring_path, capacity=4096) as w, RingReader.open(ring_path) as r:
+        w.write_many([b"h" * 100, b"s" * 100])  # one publication: read() takes both as one batch
+        assert bytes(r.read(timeout=1)) == b"h" * 100
+        assert bytes(r.read(timeout=1)) == b"s" * 100
+        w.write(b"d" * 100)
+        assert len(r.read_batch(10, timeout=1)) == 1  # dropped at once
+        assert fti.ring_stat(ring_path).read_pos == fti.ring_stat(ring_path).write_pos
