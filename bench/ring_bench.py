@@ -8,11 +8,11 @@ sections of docs/BENCHMARKS.md are made from it).
 
 - read: a Python loop of RingReader.read() against `for rec in reader` and against
   read_batch(1) per record (what read() was), the C writer feeding 64-byte records.
-- sleeps: how often a writer sleeps on its futex when the reader is slower than it (a
-  per-record Python read() loop): voluntary context switches of the writer process per million
-  records, C writer (bench_ring --write) and Java writer (WriterBench; its JVM threads' own
-  switches are in the count too). Run it once with each library build to compare (the
-  hysteresis is the reader's).
+- sleeps: how often a writer sleeps on its futex when the reader is slower than it (C reader
+  spending ~1 µs per record, bench/c/bench_wakeups.c): voluntary context switches of the writer
+  per million records, C writer (its thread) and Java writer (WriterBench; the JVM's other
+  threads are in its count too). Build bench_wakeups against another fti_ring.c to compare
+  library versions (the hysteresis is the reader's).
 - latency: a Java write to a sleeping Python read() returning, one record every ~1 ms.
 - pair: the C ring beside a bare two-process ring (busy spin, no checks, length + payload,
   publish every 16 records), both readers copying each record out, 8 MiB ring.
@@ -46,7 +46,8 @@ def build_bench_ring() -> str:
     build = ROOT / "build" / "bench"
     subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), "-DFTI_BUILD_TESTS=ON", "-DFTI_BUILD_JAVA=OFF",
                     f"-DFTI_PY_EXECUTABLE={sys.executable}"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "--target", "bench_ring"], check=True, capture_output=True)
+    for target in ("bench_ring", "bench_wakeups"):
+        subprocess.run(["cmake", "--build", str(build), "--target", target], check=True, capture_output=True)
     return str(build / "bench_ring")
 
 
@@ -93,22 +94,19 @@ def read_loop(bench: str, mode: str, n: int = 3_000_000, size: int = 64) -> floa
 # ---- 2: writer sleeps with a slow reader -------------------------------------------------
 
 
-def _slow_reader(path: str) -> int:
-    got = 0
-    with RingReader.open(path, timeout=30) as r:
-        read = r.read
-        while (rec := read()) is not None:
-            got += rec[0] & 1  # a little work per record
-            got += 1
-    return got
+def c_writer_sleeps(wakeups: str, n: int = 1_000_000) -> float:
+    """bench_wakeups: writer thread and slow reader thread; the writer thread's own switches."""
+    out = subprocess.run([wakeups, str(n)], check=True, capture_output=True, text=True).stdout
+    return float(json.loads(out)["writer_sleeps_per_million"])
 
 
-def writer_sleeps(cmd: list[str], path: str, n: int) -> float:
-    """Voluntary context switches of the writer process per million records."""
-    writer = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _slow_reader(path)
-    _, status, usage = os.wait4(writer.pid, 0)
-    writer.returncode = status
+def java_writer_sleeps(wakeups: str, jar: str, n: int = 2_000_000) -> float:
+    """WriterBench against bench_wakeups --read; the JVM's voluntary switches (all its threads)."""
+    path = _path("sleeps")
+    writer = subprocess.Popen(["java", "-cp", jar, "io.flinktf.ipc.bench.WriterBench", path, str(1 << 20), str(n),
+                               "64", "8"], stdout=subprocess.DEVNULL)
+    subprocess.run([wakeups, "--read", path], check=True)
+    _, _, usage = os.wait4(writer.pid, 0)
     return usage.ru_nvcsw / (n / 1e6)
 
 
@@ -161,20 +159,17 @@ def main() -> None:
         print(f"\nread() ÷ for-loop: {statistics.median(runs['read()']) / statistics.median(runs[modes[1]]):.2f}")
 
     if "sleeps" in only:
-        n = 2_000_000
-        cases = {"C writer": lambda p: [bench, "--write", p, "64", str(n), str(1 << 20)]}
-        if jar:
-            cases["Java writer"] = lambda p: ["java", "-cp", jar, "io.flinktf.ipc.bench.WriterBench", p,
-                                              str(1 << 20), str(n), "64", "8"]
-        sl: dict[str, list[float]] = {c: [] for c in cases}
+        wakeups = str(Path(bench).with_name("bench_wakeups"))
+        sl: dict[str, list[float]] = {"C writer": [], "Java writer": []}
         for _ in range(args.rounds):
-            for c, cmd in cases.items():
-                p = _path("sleeps")
-                sl[c].append(writer_sleeps(cmd(p), p, n))
-        print("\n| writer, 64 B records, 1 MiB ring, per-record Python reader | writer context switches per M records |"
+            sl["C writer"].append(c_writer_sleeps(wakeups))
+            if jar:
+                sl["Java writer"].append(java_writer_sleeps(wakeups, jar))
+        print("\n| writer, 64 B records, 1 MiB ring, reader ~1 µs per record | writer sleeps per M records |"
               "\n|---|---|")
-        for c in cases:
-            print(f"| {c} | {fmt_range(sl[c], 1, '', 3)} |")
+        for c, v in sl.items():
+            if v:
+                print(f"| {c} | {fmt_range(v, 1, '', 3)} |")
 
     if "latency" in only and jar:
         p50s, p99s = [], []

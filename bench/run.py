@@ -167,7 +167,8 @@ def build_bench_ring() -> str:
     build = ROOT / "build" / "bench"
     subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), "-DFTI_BUILD_TESTS=ON", "-DFTI_BUILD_JAVA=OFF",
                     f"-DFTI_PY_EXECUTABLE={sys.executable}"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "--target", "bench_ring"], check=True, capture_output=True)
+    for target in ("bench_ring", "bench_wakeups"):
+        subprocess.run(["cmake", "--build", str(build), "--target", target], check=True, capture_output=True)
     return str(build / "bench_ring")
 
 
