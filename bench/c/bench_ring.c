@@ -234,6 +234,9 @@ int main(int argc, char **argv)
             return 4;
     }
     double ring_s = now_s() - t0;
+    fti_stat st; /* how often each side found nothing to do and waited (a wait may sleep) */
+    if (fti_ring_stat(path, &st, err, sizeof err) != 0)
+        memset(&st, 0, sizeof st);
     fti_reader_free(r);
     int status;
     waitpid(child, &status, 0);
@@ -257,9 +260,11 @@ int main(int argc, char **argv)
     double mem_s = now_s() - t1;
     check += dst[cap / 2];
     printf("{\"size\": %u, \"records\": %llu, \"ring_records_per_s\": %.0f, \"ring_gb_per_s\": %.3f, "
-           "\"memcpy_records_per_s\": %.0f, \"memcpy_gb_per_s\": %.3f, \"check\": %llu}\n",
+           "\"memcpy_records_per_s\": %.0f, \"memcpy_gb_per_s\": %.3f, \"reader_waits\": %llu, "
+           "\"writer_waits\": %llu, \"check\": %llu}\n",
            size, (unsigned long long)n, n / ring_s, (double)n * size / ring_s / 1e9, n / mem_s,
-           (double)n * size / mem_s / 1e9, (unsigned long long)(check & 1));
+           (double)n * size / mem_s / 1e9, (unsigned long long)st.empty_waits, (unsigned long long)st.full_waits,
+           (unsigned long long)(check & 1));
     free(dst);
     free(src);
     return 0;
