@@ -121,6 +121,13 @@ def tensors_table(repeat: int) -> str:
     return "\n".join(line for line in out.splitlines() if not line.startswith("# "))
 
 
+def ring_figures(bench: str, rounds: int) -> str:
+    """bench/ring_bench.py: per-record reads, writer sleeps, wake-up latency, C ring vs a bare ring."""
+    out = subprocess.run([sys.executable, "-P", str(ROOT / "bench" / "ring_bench.py"), "--rounds", str(rounds),
+                          "--bench-ring", bench], check=True, capture_output=True, text=True, cwd="/tmp").stdout
+    return "\n".join(line for line in out.splitlines() if not line.startswith("# "))
+
+
 def main_job(rows: int) -> dict[str, float]:
     """examples/ctr.py with and without training: the feed's share of the job's time."""
     seconds = {}
@@ -160,7 +167,8 @@ def build_bench_ring() -> str:
     build = ROOT / "build" / "bench"
     subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), "-DFTI_BUILD_TESTS=ON", "-DFTI_BUILD_JAVA=OFF",
                     f"-DFTI_PY_EXECUTABLE={sys.executable}"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "--target", "bench_ring"], check=True, capture_output=True)
+    for target in ("bench_ring", "bench_wakeups"):
+        subprocess.run(["cmake", "--build", str(build), "--target", target], check=True, capture_output=True)
     return str(build / "bench_ring")
 
 
@@ -380,6 +388,8 @@ Embedded Flink (PyFlink mini-cluster, parallelism 1, 8-byte records, steady stat
 """
         print(jvm)
 
+    ring_more = ring_figures(args.bench_ring, max(5, args.repeat))
+    print(ring_more)
     tensors = tensors_table(args.repeat)
     print(tensors)
     job = main_job(args.main_job_rows) if jar and not args.skip_jvm else None
@@ -427,6 +437,10 @@ memcpy loop at 1 MiB was observed, not investigated.
 
 Targets of the ring engine issue: C ring ≥ 40 M records/s at 64 B and ≥ 9 GB/s at 64 KiB; Python
 batched reader ≥ 10 M records/s at 64 B and ≥ 5 GB/s at 1 MiB.
+
+## The ring's own figures (`bench/ring_bench.py`, median of ≥ 5 interleaved runs, min–max)
+
+{ring_more}
 
 ## The JVM side: Java ring writer and the Flink sink
 

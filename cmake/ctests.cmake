@@ -37,3 +37,7 @@ fti_c_test(test_stress tests/c/test_stress.c plain asan tsan)
 add_executable(bench_ring bench/c/bench_ring.c)
 target_link_libraries(bench_ring PRIVATE fti_core)
 target_compile_options(bench_ring PRIVATE ${FTI_WARNINGS} -O2)
+
+add_executable(bench_wakeups bench/c/bench_wakeups.c)
+target_link_libraries(bench_wakeups PRIVATE fti_core Threads::Threads)
+target_compile_options(bench_wakeups PRIVATE ${FTI_WARNINGS} -O2)

@@ -295,8 +295,14 @@ static void ring_leave(struct ring *r, _Atomic uint32_t *peer_pid, _Atomic uint6
     int peer = peer_alive(atomic_load_explicit(peer_pid, memory_order_acquire),
                           atomic_load_explicit(peer_start, memory_order_relaxed));
     uint32_t before = atomic_fetch_add_explicit(&r->h->detached, 1, memory_order_acq_rel);
-    if (before >= 1 || peer == 0)
-        unlink(r->path);
+    if (before >= 1 || peer == 0) {
+        /* only if the name still means our file: it may have been removed and made anew (the
+         * next ring of the same name) while we were leaving */
+        struct stat mine, named;
+        if (r->fd < 0 || (fstat(r->fd, &mine) == 0 && lstat(r->path, &named) == 0 &&
+                          mine.st_dev == named.st_dev && mine.st_ino == named.st_ino))
+            unlink(r->path);
+    }
     ring_unmap(r);
 }
 

@@ -533,6 +533,27 @@ static void test_dead_creator_and_wait_counts(void)
     PASS("dead creator reported; resumed waits counted once");
 }
 
+/* The last side to leave removes the file only if the name still means its ring: a ring made
+ * anew under the same name (the next stream) while an old reader was still leaving survives. */
+static void test_leave_removes_only_its_own_file(void)
+{
+    const char *path = test_path("reused");
+    fti_writer *w = mk_writer(path, 4096, 8);
+    fti_reader *r = mk_reader(path);
+    fti_writer_close(w);
+    fti_writer_free(w);
+    CHECK_EQ(unlink(path), 0); /* someone cleaned up, and the next ring takes the name */
+    fti_writer *w2 = mk_writer(path, 4096, 8);
+    fti_reader_free(r); /* the old ring's second side leaves */
+    CHECK(access(path, F_OK) == 0);
+    fti_reader *r2 = mk_reader(path);
+    fti_writer_close(w2);
+    fti_writer_free(w2);
+    fti_reader_free(r2);
+    CHECK(access(path, F_OK) != 0);
+    PASS("leaving removes only the ring's own file");
+}
+
 /* test_hardening [NAME]: all tests, or those whose function name contains NAME */
 int main(int argc, char **argv)
 {
@@ -549,6 +570,7 @@ int main(int argc, char **argv)
     RUN(test_unsafe_paths());
     RUN(test_dead_reader_taken_over());
     RUN(test_dead_creator_and_wait_counts());
+    RUN(test_leave_removes_only_its_own_file());
     printf("all hardening tests passed\n");
     return 0;
 }
