@@ -53,7 +53,8 @@ def test_iter_pandas(ring_path):
     assert len(frames) == N
     df = frames[3]
     assert list(df.columns) == ["id", "x", "name"] and len(df) == ROWS
-    assert df["id"].iloc[0] == 3 * ROWS and df["x"].iloc[1] == (3 * ROWS + 1) / 2 and df["name"].iloc[2] == f"n{3 * ROWS + 2}"
+    assert df["id"].iloc[0] == 3 * ROWS and df["x"].iloc[1] == (3 * ROWS + 1) / 2
+    assert df["name"].iloc[2] == f"n{3 * ROWS + 2}"
 
 
 @pytest.mark.timeout(60)
