@@ -10,15 +10,20 @@ One PyFlink job on the embedded mini-cluster:
   checkpointing as it goes, and saves the model at the end of the stream.
 
 Run ``make demo`` (or ``python -P examples/ctr.py --rows 2000000``). It prints a live progress
-line (records/s, MB/s, ring fill, loss and AUC) and a summary.
+line (phase, rows/s and MB/s over the last seconds, ring fill, loss and AUC, restarts) and a
+summary; each worker leaves model.keras, curves.png and TensorBoard logs in its checkpoint folder.
+Ctrl-C (or SIGTERM) cancels the job: no worker, ring or Flink temp folder is left behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import glob
 import json
 import os
+import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -75,108 +80,248 @@ def build_model():  # type: ignore[no-untyped-def]
     return model
 
 
+def _write_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def save_curves(history: list[dict], path: str, title: str) -> None:
+    """Loss and AUC against rows trained, one PNG (matplotlib, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [h["rows"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(rows, [h["loss"] for h in history])
+    ax1.set(xlabel="rows trained", ylabel="loss (running mean of the epoch)", title="loss")
+    ax2.plot(rows, [h["auc"] for h in history], color="tab:green")
+    ax2.set(xlabel="rows trained", ylabel="AUC (running, of the epoch)", title="AUC")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        for h in history:
+            if h.get("epoch_start"):
+                ax.axvline(h["rows"], color="grey", lw=0.5, ls="--")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def train(context) -> None:  # type: ignore[no-untyped-def]
-    """Worker entry: trains on this worker's ring until the stream ends."""
+    """Worker entry: trains on this worker's ring until the stream ends, then ``epochs - 1`` more
+    passes over the rows it cached (the input is bounded: the first pass streams it, the others
+    replay it from memory). Writes metrics.json (live), curves.png and TensorBoard logs beside
+    the saved model."""
+    ckpt_dir = context.checkpoint_dir or tempfile.mkdtemp(prefix="ctr-")
+    os.makedirs(ckpt_dir, exist_ok=True)
+    metrics_path = os.path.join(ckpt_dir, "metrics.json")
+    epochs = int(context.properties.get("epochs", "1"))
+    state = {"phase": "importing TensorFlow", "steps": 0, "rows": 0, "streamed": 0, "loss": None, "auc": None,
+             "epoch": 0, "epochs": epochs, "attempt": context.attempt}
+    _write_json(metrics_path, state)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     tf.config.threading.set_inter_op_parallelism_threads(1)
     batch = int(context.properties.get("batch_size", "1024"))
-    ckpt_dir = context.checkpoint_dir or tempfile.mkdtemp(prefix="ctr-")
-    os.makedirs(ckpt_dir, exist_ok=True)
     model = build_model()
     ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     manager = tf.train.CheckpointManager(ckpt, os.path.join(ckpt_dir, "ckpt"), max_to_keep=2)
     if manager.latest_checkpoint:  # a restarted attempt resumes from its own last checkpoint
         ckpt.restore(manager.latest_checkpoint)
-    metrics_path = os.path.join(ckpt_dir, "metrics.json")
-    rows_seen = tf.Variable(0, dtype=tf.int64, trainable=False)
+    rows_streamed = tf.Variable(0, dtype=tf.int64, trainable=False)
+    rows_trained = tf.Variable(0, dtype=tf.int64, trainable=False)
 
-    def count(x, y):  # type: ignore[no-untyped-def]
-        rows_seen.assign_add(tf.shape(y, out_type=tf.int64)[0])
-        return x, y
+    def counter(var):  # type: ignore[no-untyped-def]
+        def count(x, y):  # type: ignore[no-untyped-def]
+            var.assign_add(tf.shape(y, out_type=tf.int64)[0])
+            return x, y
+        return count
 
-    ds = context.dataset(features=FEATURES, label="click", batch_size=batch).map(count)
-    if context.properties.get("train", "1") == "0":  # feed only: how much of the time is the feed's
-        for batch in ds:
-            del batch  # as a training step does: a checkpoint waits until the worker let go of it
-        with open(metrics_path, "w") as f:
-            json.dump({"steps": 0, "rows": int(rows_seen.numpy()), "loss": float("nan"), "auc": float("nan"),
-                       "attempt": context.attempt}, f)
+    train_model = context.properties.get("train", "1") != "0"
+    # copy=True: cached batches must own their memory (a view would pin ring space for good).
+    ds = context.dataset(features=FEATURES, label="click", batch_size=batch, copy=train_model and epochs > 1)
+    ds = ds.map(counter(rows_streamed))
+    if not train_model:  # feed only: how much of the time is the feed's
+        state["phase"] = "streaming (no training)"
+        _write_json(metrics_path, state)
+        for b in ds:
+            del b  # as a training step does: a checkpoint waits until the worker let go of it
+        _write_json(metrics_path, state | {"phase": "done", "rows": int(rows_streamed.numpy()),
+                                           "streamed": int(rows_streamed.numpy())})
         return
+    if epochs > 1:
+        ds = ds.cache()  # epoch 1 streams from the ring and fills the cache; epochs 2.. replay it
+    ds = ds.map(counter(rows_trained))
+    tb = tf.summary.create_file_writer(os.path.join(ckpt_dir, "tensorboard"))
+    history: list[dict] = []
 
     class Report(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            state["epoch"] = epoch + 1
+            state["phase"] = "streaming + training" if epoch == 0 else "training on the cached rows"
+            history.append({"rows": int(rows_trained.numpy()), "loss": float("nan"), "auc": float("nan"),
+                            "epoch_start": True})
+
         def on_train_batch_end(self, step, logs=None):  # type: ignore[no-untyped-def]
-            if step % 20 == 0:
-                self.write(step, logs)
-            if step and step % 500 == 0:
+            state["steps"] += 1
+            if state["steps"] % 20 == 0:
+                self.write(logs)
+            if state["steps"] % 500 == 0:
                 manager.save()
 
-        def write(self, step, logs):  # type: ignore[no-untyped-def]
-            tmp = metrics_path + ".tmp"
-            with open(tmp, "w") as f:
-                rows = int(rows_seen.numpy())
-                json.dump({"steps": step + 1, "rows": rows, "loss": float(logs["loss"]),
-                           "auc": float(logs["auc"]), "attempt": context.attempt}, f)
-            os.replace(tmp, metrics_path)
+        def write(self, logs):  # type: ignore[no-untyped-def]
+            rows = int(rows_trained.numpy())
+            state.update(rows=rows, streamed=int(rows_streamed.numpy()), loss=float(logs["loss"]),
+                         auc=float(logs["auc"]))
+            history.append({"rows": rows, "loss": state["loss"], "auc": state["auc"]})
+            with tb.as_default():
+                tf.summary.scalar("loss", state["loss"], step=rows)
+                tf.summary.scalar("auc", state["auc"], step=rows)
+            _write_json(metrics_path, state)
             context.progress({"rows": rows})
 
     report = Report()
-    history = model.fit(ds, epochs=1, verbose=0, callbacks=[report])
+    hist = model.fit(ds, epochs=epochs, verbose=0, callbacks=[report])
+    state["phase"] = "saving"
+    report.write({k: v[-1] for k, v in hist.history.items()})  # the last epoch's averages
     manager.save()
     model.save(os.path.join(ckpt_dir, "model.keras"))
-    # the stream's averages over the whole pass (Keras computes them before each update)
-    report.write(int(model.optimizer.iterations.numpy()) - 1, {k: v[-1] for k, v in history.history.items()})
+    tb.flush()
+    save_curves([h for h in history if h["loss"] == h["loss"] or h.get("epoch_start")],
+                os.path.join(ckpt_dir, "curves.png"),
+                f"worker {context.index} (attempt {context.attempt}): {state['rows']:,} rows, {epochs} epoch(s)")
+    _write_json(metrics_path, state | {"phase": "done"})
 
 
 # ---- the driver: builds and runs the Flink job -----------------------------------------------
 
-
-_ring_bytes: dict[str, int] = {}  # last bytes_in seen per ring (a finished ring's file is gone)
-
-
-def _progress_line(paths: list[str], ckpt_root: str, t0: float) -> str:
-    from flinktf_ipc import ring_stat
-
-    fill = []
-    for p in paths:
-        try:
-            st = ring_stat(p)
-        except Exception:  # noqa: BLE001 - not created yet or already removed
-            continue
-        _ring_bytes[p] = st.bytes_in
-        fill.append(st.fill)
-    nbytes = sum(_ring_bytes.values())
-    rows, loss, auc = 0, [], []
-    for m in glob.glob(os.path.join(ckpt_root, "*", "metrics.json")):
-        try:
-            with open(m) as f:
-                d = json.load(f)
-        except (OSError, ValueError):
-            continue
-        rows += d["rows"]
-        loss.append(d["loss"])
-        auc.append(d["auc"])
-    dt = max(time.monotonic() - t0, 1e-9)
-    mean = (lambda xs: sum(xs) / len(xs)) if loss else (lambda xs: float("nan"))
-    return (f"{dt:6.1f}s  trained {rows:>10,} rows  {rows / dt / 1e3:7.1f} K rows/s  "
-            f"ring {nbytes / dt / 1e6:6.2f} MB/s  fill {max(fill, default=0):5.1%}  "
-            f"loss {mean(loss):.4f}  AUC {mean(auc):.4f}")
+SUPERVISOR_NOTE = "[flinktf-ipc supervisor] "  # WorkerSupervisor.NOTE_PREFIX: its verdicts in a worker log
+RATE_WINDOW = 5.0  # seconds: rates are over the last few seconds, not since the start
 
 
-def run(rows: int, parallelism: int, rate: int, workdir: str, train_model: bool = True) -> dict:
-    from pyflink.common import Types
+class Progress:
+    """What the driver knows about the job, from files only: the rings (ring_stat), the workers'
+    metrics.json and their log files (supervisor verdicts, restarted attempts)."""
+
+    def __init__(self, name: str, parallelism: int, ring_dir: str, ckpt_root: str, log_dir: str) -> None:
+        self.name, self.parallelism = name, parallelism
+        self.ring_dir, self.ckpt_root, self.log_dir = ring_dir, ckpt_root, log_dir
+        self.t0 = time.monotonic()
+        self.ring_bytes: dict[str, int] = {}  # last bytes_in per ring file (a finished ring's file is gone)
+        self.samples: collections.deque = collections.deque()  # (t, rows streamed, ring bytes)
+        self.fill = 0.0
+
+    def rings(self) -> list[str]:
+        return sorted(glob.glob(os.path.join(glob.escape(self.ring_dir), f"{self.name}-*.ring")))
+
+    def workers(self) -> list[dict]:
+        out = []
+        for m in sorted(glob.glob(os.path.join(self.ckpt_root, "*", "metrics.json"))):
+            try:
+                with open(m) as f:
+                    out.append(json.load(f) | {"dir": os.path.dirname(m)})
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def incidents(self) -> tuple[int, list[str]]:
+        """(restarted attempts, the supervisor's verdicts) from the worker log files."""
+        logs = glob.glob(os.path.join(glob.escape(self.log_dir), f"flinktf-{self.name}-*.worker.err"))
+        restarts = sum(".attempt" in os.path.basename(p) for p in logs)
+        notes = []
+        for p in sorted(logs):
+            try:
+                with open(p, errors="replace") as f:
+                    notes += [line.split(SUPERVISOR_NOTE, 1)[1].strip() for line in f if SUPERVISOR_NOTE in line]
+            except OSError:
+                continue
+        return restarts, notes
+
+    def phase(self, workers: list[dict], job_running: bool) -> str:
+        if not self.rings() and not workers:
+            return "starting Flink" if job_running else "finishing"
+        phases = [w.get("phase", "") for w in workers]
+        if len(workers) < self.parallelism or any(p == "importing TensorFlow" for p in phases):
+            return "workers importing TensorFlow"
+        if any(p == "saving" for p in phases):
+            return "saving models"
+        if all(p == "done" for p in phases):
+            return "finishing" if job_running else "done"
+        epochs = [f"{w.get('epoch', 0)}/{w.get('epochs', 1)}" for w in workers]
+        return phases[0] + (f" (epoch {', '.join(epochs)})" if workers[0].get("epochs", 1) > 1 else "")
+
+    def line(self, job_running: bool = True) -> str:
+        from flinktf_ipc import ring_stat
+
+        fills = []
+        for p in self.rings():
+            try:
+                st = ring_stat(p)
+            except Exception:  # noqa: BLE001 - not created yet or already removed
+                continue
+            self.ring_bytes[p] = st.bytes_in
+            fills.append(st.fill)
+        self.fill = max(fills, default=0.0)
+        workers = self.workers()
+        streamed = sum(w.get("streamed", 0) for w in workers)
+        now = time.monotonic()
+        self.samples.append((now, streamed, sum(self.ring_bytes.values())))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= RATE_WINDOW:
+            self.samples.popleft()
+        t0, r0, b0 = self.samples[0]
+        dt = max(now - t0, 1e-9)
+        losses = [w["loss"] for w in workers if w.get("loss") is not None]
+        aucs = [w["auc"] for w in workers if w.get("auc") is not None]
+        restarts, _ = self.incidents()
+        text = (f"{now - self.t0:6.1f}s  {self.phase(workers, job_running):<30}  streamed {streamed:>10,} rows  "
+                f"{(streamed - r0) / dt / 1e3:7.1f} K rows/s  {(sum(self.ring_bytes.values()) - b0) / dt / 1e6:6.2f} "
+                f"MB/s  fill {self.fill:5.1%}")
+        if losses:
+            text += f"  loss {sum(losses) / len(losses):.4f}  AUC {sum(aucs) / len(aucs):.4f}"
+        if restarts:
+            text += f"  RESTARTS {restarts}"
+        return text
+
+
+def _root_cause(e: BaseException) -> str:
+    """The innermost message of a failed job (a Py4J error wraps Flink's wrappers of it)."""
+    jex = getattr(e, "java_exception", None)
+    if jex is None:
+        return f"{type(e).__name__}: {e}"
+    msg = None
+    while jex is not None:
+        m = jex.getMessage()
+        if m:
+            msg = f"{jex.getClass().getSimpleName()}: {m}"
+        jex = jex.getCause()
+    return msg or str(e).splitlines()[0]
+
+
+def run(args: argparse.Namespace, workdir: str) -> dict:
+    from pyflink.common import Configuration, Types
     from pyflink.table import StreamTableEnvironment
 
     from flinktf_ipc import flink, flink_arrow
+    from flinktf_ipc.ring import default_ring_dir
 
-    env = flink.configure(restart_attempts=2)
-    env.set_parallelism(parallelism)
+    log_dir = os.path.join(workdir, "logs")
+    flink_tmp = os.path.join(workdir, "flink-tmp")
+    os.makedirs(flink_tmp, exist_ok=True)
+    env = flink.configure(restart_attempts=2, log_dir=os.path.join(log_dir, "flink"))
+    conf = Configuration()
+    conf.set_string("io.tmp.dirs", flink_tmp)  # the mini-cluster's temp files go, with this run's folder
+    env.configure(conf)
+    env.set_parallelism(args.parallelism)
     env.enable_checkpointing(5000)
     t_env = StreamTableEnvironment.create(env)
     t_env.execute_sql(f"""
         CREATE TEMPORARY TABLE impressions (user_id INT, item_id INT, hour_of_day INT, price DOUBLE) WITH (
-          'connector' = 'datagen', 'number-of-rows' = '{rows}', 'rows-per-second' = '{rate}',
+          'connector' = 'datagen', 'number-of-rows' = '{args.rows}', 'rows-per-second' = '{args.rate}',
           'fields.user_id.min' = '1', 'fields.user_id.max' = '50000',
           'fields.item_id.min' = '0', 'fields.item_id.max' = '{ITEMS - 1}',
           'fields.hour_of_day.min' = '0', 'fields.hour_of_day.max' = '23',
@@ -185,66 +330,147 @@ def run(rows: int, parallelism: int, rate: int, workdir: str, train_model: bool 
     row_type = Types.ROW_NAMED(FEATURES + ["click"],
                                [Types.LONG(), Types.LONG(), Types.LONG(), Types.FLOAT(), Types.LONG()])
     ckpt_root = os.path.join(workdir, "checkpoints")
-    sink = flink_arrow.arrow_sink(
-        stream, row_type, name="ctr", batch_rows=4096, linger_ms=200, capacity=64 << 20,
-        worker_entry=f"{os.path.abspath(__file__)}:train", checkpoint_dir=ckpt_root,
-        worker_properties={"batch_size": "1024", "train": "1" if train_model else "0"}, flush_timeout=120)
-    paths = sink.ring_paths(parallelism)
-    t0 = time.monotonic()
+    name = f"ctr{os.getpid()}"  # two demos at once do not share rings
+    flink_arrow.arrow_sink(
+        stream, row_type, name=name, batch_rows=4096, linger_ms=200, capacity=64 << 20,
+        worker_entry=f"{os.path.abspath(__file__)}:train", checkpoint_dir=ckpt_root, worker_log_dir=log_dir,
+        worker_properties={"batch_size": "1024", "train": "0" if args.no_train else "1", "epochs": str(args.epochs)})
+    progress = Progress(name, args.parallelism, default_ring_dir(), ckpt_root, log_dir)
+    client = env.execute_async("flinktf-ipc demo: click-through model")
     outcome: dict[str, object] = {}
 
-    def execute() -> None:
+    def wait() -> None:
         try:
-            env.execute("flinktf-ipc demo: click-through model")
+            client.get_job_execution_result().result()
             outcome["status"] = "FINISHED"
-        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
             outcome["error"] = e
 
-    job = threading.Thread(target=execute, name="flink-job", daemon=True)
+    job = threading.Thread(target=wait, name="flink-job", daemon=True)
     job.start()
     interactive = sys.stdout.isatty()
-    while job.is_alive():
-        job.join(0.5 if interactive else 5)
-        print(("\r" if interactive else "") + _progress_line(paths, ckpt_root, t0),
-              end="" if interactive else "\n", flush=True)
+    try:
+        while job.is_alive():
+            job.join(0.5 if interactive else 5)
+            print(("\r" if interactive else "") + progress.line(), end="" if interactive else "\n", flush=True)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: cancel the job, wait for its workers and rings to go
+        print(("\n" if interactive else "") + "cancelling the job ...", flush=True)
+        try:
+            client.cancel().result()
+        except Exception:  # noqa: BLE001 - the JVM may be going down with the same Ctrl-C
+            pass
+        job.join(60)
+        deadline = time.monotonic() + 30
+        while progress.rings() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        shutil.rmtree(flink_tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(flink_tmp, ignore_errors=True)
+    print(("\r" if interactive else "") + progress.line(job_running=False))
+    restarts, notes = progress.incidents()
+    result = {"seconds": time.monotonic() - progress.t0, "rows": args.rows, "workers": progress.workers(),
+              "restarts": restarts, "notes": notes, "logs": log_dir}
     if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]  # the job failed: its cause
-    status = str(outcome["status"])
-    seconds = time.monotonic() - t0
-    print(("\r" if interactive else "") + _progress_line(paths, ckpt_root, t0))
-    workers = []
-    for m in sorted(glob.glob(os.path.join(ckpt_root, "*", "metrics.json"))):
-        with open(m) as f:
-            workers.append(json.load(f) | {"model": os.path.join(os.path.dirname(m), "model.keras")})
-    return {"status": status, "seconds": seconds, "rows": rows, "workers": workers}
+        error = outcome["error"]
+        with open(os.path.join(log_dir, "job-error.txt"), "w") as f:
+            f.write(str(error))
+        result |= {"status": "FAILED", "cause": _root_cause(error)}  # type: ignore[arg-type]
+    else:
+        result["status"] = str(outcome["status"])
+    return result
+
+
+def check_options(args: argparse.Namespace) -> list[str]:
+    """Every bad option, one line each, before anything starts."""
+    problems = []
+    max_parallelism = 16
+    if args.parallelism < 1 or args.parallelism > max_parallelism:
+        problems.append(f"--parallelism must be between 1 and {max_parallelism} (one TF process each), "
+                        f"got {args.parallelism}")
+    if args.rows < 1000 * max(args.parallelism, 1):
+        problems.append(f"--rows must be at least 1000 per worker ({1000 * max(args.parallelism, 1):,} for "
+                        f"--parallelism {args.parallelism}), got {args.rows:,}")
+    if args.rate < 1:
+        problems.append(f"--rate must be at least 1 row per second, got {args.rate}")
+    if not 1 <= args.epochs <= 100:
+        problems.append(f"--epochs must be between 1 and 100, got {args.epochs}")
+    if args.workdir is not None:
+        parent = os.path.abspath(args.workdir)
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            problems.append(f"--workdir {args.workdir}: {parent} is not a writable directory")
+    return problems
+
+
+EPILOG = """examples:
+  %(prog)s                                  4 M impressions, 2 workers, 2 epochs
+  %(prog)s --rows 300000 --epochs 3         a quick run
+  %(prog)s --no-train                       measure the feed alone
+
+other demos: flinktf-ipc demo --example digits (a CNN on real data), --example ring (the ring alone).
+Ctrl-C cancels the job and removes its rings and processes. Output: the --workdir folder
+(checkpoints/<worker>/ model.keras, curves.png, tensorboard/; logs/ for the worker and Flink logs)."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=4_000_000, help="impressions to generate (default 4 M)")
-    ap.add_argument("--parallelism", type=int, default=2, help="Flink subtasks = rings = TF workers")
-    ap.add_argument("--rate", type=int, default=1_000_000, help="datagen rows per second per subtask")
-    ap.add_argument("--workdir", default=None, help="where checkpoints and the model go")
+    ap = argparse.ArgumentParser(prog=os.environ.get("FLINKTF_DEMO_PROG", "python -P examples/ctr.py"),
+                                 description="The main job: Flink SQL features stream through shared-memory rings "
+                                             "into one Keras click-through model per worker.",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=4_000_000, help="impressions to generate (default 4,000,000)")
+    ap.add_argument("--parallelism", type=int, default=2, help="Flink subtasks = rings = TF workers (default 2)")
+    ap.add_argument("--rate", type=int, default=1_000_000, help="rows per second per subtask (default 1,000,000)")
+    ap.add_argument("--epochs", type=int, default=2,
+                    help="passes over the rows (default 2): the first streams them, the others replay a cache")
+    ap.add_argument("--workdir", default=None, help="folder for models, curves and logs (default: a new temp folder)")
     ap.add_argument("--no-train", action="store_true", help="workers only read the stream (measures the feed)")
     args = ap.parse_args(argv)
-    workdir = args.workdir or tempfile.mkdtemp(prefix="flinktf-ctr-")
-    print(f"flinktf-ipc demo: {args.rows:,} impressions, parallelism {args.parallelism}, output in {workdir}")
-    result = run(args.rows, args.parallelism, args.rate, workdir, train_model=not args.no_train)
-    trained = sum(w["rows"] for w in result["workers"])
-    verb = "reached the workers" if args.no_train else "trained"
+    problems = check_options(args)
+    if problems:
+        for p in problems:
+            print(f"{ap.prog}: {p}", file=sys.stderr)
+        return 2
+    workdir = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix="flinktf-ctr-")
+    os.makedirs(workdir, exist_ok=True)
+    print(f"flinktf-ipc demo: {args.rows:,} impressions, parallelism {args.parallelism}, {args.epochs} epoch(s)\n"
+          f"  output in {workdir}\n  logs in   {os.path.join(workdir, 'logs')}", flush=True)
+
+    def on_term(signum, frame):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        result = run(args, workdir)
+    except KeyboardInterrupt:
+        print(f"cancelled; logs in {os.path.join(workdir, 'logs')}", file=sys.stderr)
+        return 130
+    trained = sum(w.get("rows", 0) for w in result["workers"])
+    streamed = sum(w.get("streamed", 0) for w in result["workers"])
     print(f"\njob {result['status']} in {result['seconds']:.1f} s: {args.rows:,} impressions generated, "
-          f"engineered and streamed; {trained:,} rows {verb} ({trained / result['seconds'] / 1e3:.1f} K rows/s "
-          f"end to end, start-up included)")
+          f"engineered and streamed; {streamed:,} rows reached the workers, "
+          f"{trained:,} rows trained over {1 if args.no_train else args.epochs} epoch(s) "
+          f"({streamed / result['seconds'] / 1e3:.1f} K rows/s streamed end to end, start-up included)")
+    if result["restarts"] or result["notes"]:
+        print(f"restarted worker attempts: {result['restarts']}")
+        for n in result["notes"]:
+            print(f"  supervisor: {n}")
+    if result["status"] != "FINISHED":
+        print(f"demo FAILED: {result.get('cause')}\n  full error: {os.path.join(result['logs'], 'job-error.txt')}"
+              f"\n  logs: {result['logs']}")
+        return 1
     if args.no_train:
-        ok = result["status"] == "FINISHED" and trained == args.rows
-        print("demo " + ("succeeded (feed only, no training)" if ok else "FAILED: " + json.dumps(result)))
+        ok = streamed == args.rows
+        print("demo " + ("succeeded (feed only, no training)" if ok else "FAILED: not every row arrived"))
         return 0 if ok else 1
-    for i, w in enumerate(result["workers"]):
-        print(f"worker {i}: {w['steps']:,} steps, final loss {w['loss']:.4f}, AUC {w['auc']:.4f}, "
-              f"model saved to {w['model']}")
-    ok = (result["status"] == "FINISHED" and len(result["workers"]) == args.parallelism
-          and all(w["auc"] > 0.6 for w in result["workers"]))
-    print("demo " + ("succeeded" if ok else "FAILED: " + json.dumps(result)))
+    for w in result["workers"]:
+        d = w["dir"]
+        loss, auc = w.get("loss") or float("nan"), w.get("auc") or float("nan")
+        print(f"worker {os.path.basename(d)}: {w.get('steps', 0):,} steps, final loss {loss:.4f}, AUC {auc:.4f}\n"
+              f"  model  {os.path.join(d, 'model.keras')}\n  curves {os.path.join(d, 'curves.png')}\n"
+              f"  TensorBoard: tensorboard --logdir {os.path.join(d, 'tensorboard')}")
+    ok = len(result["workers"]) == args.parallelism and all((w.get("auc") or 0) > 0.6 for w in result["workers"])
+    print("demo " + ("succeeded" if ok else "FAILED: a worker's AUC is not above 0.6") + f"; logs in {result['logs']}")
     return 0 if ok else 1
 
 

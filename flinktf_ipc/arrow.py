@@ -302,6 +302,45 @@ class ArrowRingReader:
         while (rb := self.read_batch(self.stream.timeout)) is not None:
             yield rb
 
+    def iter_batches(self, copy: bool = False) -> Iterator[pa.RecordBatch]:
+        """``pyarrow.RecordBatch`` after batch until the end of the stream.
+
+        ``copy=False`` (default): zero-copy views of the ring; each holds its ring space until it
+        is dropped, and a checkpoint waits for that. Drop a batch before you ask for far more, or
+        pass ``copy=True`` to get batches that own their memory (to keep them)."""
+        for rb in self:
+            if copy:
+                out = pa.ipc.read_record_batch(rb.serialize(), rb.schema)  # one copy, into a buffer it owns
+                del rb
+                yield out
+            else:
+                yield rb
+
+    def iter_pandas(self, **to_pandas: Any) -> Iterator[Any]:
+        """``pandas.DataFrame`` per record batch (``RecordBatch.to_pandas(**to_pandas)``; pandas
+        copies what it cannot share, e.g. list columns; numeric columns without nulls can be
+        zero-copy with ``zero_copy_only``-compatible types). The ring space is released as soon
+        as the frame is built, unless pandas kept a view into it."""
+        import pandas  # noqa: F401 - a clear ImportError here, not inside pyarrow
+
+        for rb in self:
+            frame = rb.to_pandas(**to_pandas)
+            del rb
+            yield frame
+
+    def iter_polars(self, rechunk: bool = False) -> Iterator[Any]:
+        """``polars.DataFrame`` per record batch (``polars.from_arrow``, zero-copy where the
+        Arrow layout allows: the frame may view ring memory and then holds its space until it
+        is dropped)."""
+        try:
+            import polars as pl
+        except ImportError as e:
+            raise ImportError("iter_polars needs polars: pip install 'flinktf-ipc[frames]'") from e
+        for rb in self:
+            frame = pl.from_arrow(rb, rechunk=rechunk)
+            del rb
+            yield frame
+
     def close(self) -> None:
         self.stream.close()
 

@@ -1,4 +1,4 @@
-"""The ``flinktf-ipc`` command: inspect rings, check the machine, run the demo and benchmarks."""
+"""flinktf-ipc: inspect rings, check the machine, run the demo and benchmarks."""
 
 from __future__ import annotations
 
@@ -36,16 +36,41 @@ def _heartbeats(ring: str) -> str:
     for path in sorted(glob.glob(glob.escape(base) + ".*.hb")):
         role = path[len(base) + 1: -len(".hb")]
         verdict, hb = hbm.check(path)
-        parts.append(f"{role} {verdict.value}" + (f" {hb.age():.1f}s" if hb else ""))
+        text = f"{role} {verdict.value}"
+        if hb is not None:
+            text += f" (beat {hb.age():.1f} s ago" + (f", {hb.message}" if hb.message else "") + ")"
+        parts.append(text)
     return ", ".join(parts) or "no heartbeats"
 
 
+def _context_line(path: str) -> str:
+    """A worker context file (docs/FORMAT.md) in one line: whose it is, entry, attempt."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            ctx = json.load(f)
+        return (f"{os.path.basename(path)}: context of {ctx.get('role', 'worker')} {ctx.get('index', '?')} "
+                f"(attempt {ctx.get('attempt', 0)}, entry {ctx.get('entry', '?')})")
+    except (OSError, ValueError, AttributeError) as e:
+        return f"{os.path.basename(path)}: unreadable worker context file ({e})"
+
+
+def _is_ring_companion(path: str) -> bool:
+    """Heartbeat, context and temporary files that live beside rings (docs/FORMAT.md)."""
+    name = os.path.basename(path)
+    return name.endswith((".hb", ".json")) or ".tmp-" in name or name.endswith(".tmp")
+
+
 def stat_rings(directory: str, previous: dict[str, tuple[float, object]] | None = None) -> list[str]:
-    """One block of lines per ring under ``directory``; rates against ``previous`` samples."""
+    """One block of lines per ring under ``directory``; rates against ``previous`` samples.
+
+    Units: "records" are ring records (for an arrow stream, one Arrow record batch each: rows
+    are counted by the reader, not here); B/s are bytes per second (K/M/G: powers of 1000)."""
     lines = []
-    paths = sorted(p for p in glob.glob(os.path.join(glob.escape(directory), "*"))
-                   if os.path.isfile(p) and not p.endswith(".hb") and ".tmp-" not in p)
-    for path in paths:
+    entries = sorted(p for p in glob.glob(os.path.join(glob.escape(directory), "*")) if os.path.isfile(p))
+    contexts = [p for p in entries if p.endswith(".json")]
+    for path in (p for p in entries if not _is_ring_companion(p)):
         try:
             st = ring_stat(path)
         except (RingError, OSError) as e:
@@ -57,7 +82,7 @@ def stat_rings(directory: str, previous: dict[str, tuple[float, object]] | None 
             if path in previous:
                 t0, st0 = previous[path]
                 dt = max(now - t0, 1e-9)
-                rate = (f"  {_human((st.records_in - st0.records_in) / dt)} rec/s"  # type: ignore[attr-defined]
+                rate = (f"  {_human((st.records_in - st0.records_in) / dt)} records/s"  # type: ignore[attr-defined]
                         f"  {_human((st.bytes_in - st0.bytes_in) / dt)}B/s")  # type: ignore[attr-defined]
             previous[path] = (now, st)
         lines.append(
@@ -66,13 +91,18 @@ def stat_rings(directory: str, previous: dict[str, tuple[float, object]] | None 
             f"  writer pid {st.writer_pid} {_ALIVE[st.writer_alive]}{' closed' if st.writer_closed else ''}"
             f"  reader pid {st.reader_pid or '-'} {_ALIVE[st.reader_alive]}"
             f"{' closed' if st.reader_closed else ''}  heartbeats: {_heartbeats(path)}\n"
-            f"  in {_human(st.records_in)} rec {_human(st.bytes_in)}B  out {_human(st.records_out)} rec "
-            f"{_human(st.bytes_out)}B  blocked full {st.full_wait_ns / 1e9:.2f}s ({st.full_waits}x)"
-            f"  waited empty {st.empty_wait_ns / 1e9:.2f}s ({st.empty_waits}x)")
+            f"  in {_human(st.records_in)} records {_human(st.bytes_in)}B  out {_human(st.records_out)} records "
+            f"{_human(st.bytes_out)}B  writer blocked (ring full) {st.full_wait_ns / 1e9:.2f} s ({st.full_waits}x)"
+            f"  reader waited (ring empty) {st.empty_wait_ns / 1e9:.2f} s ({st.empty_waits}x)")
+    lines += [_context_line(p) for p in contexts]
     return lines or [f"no rings in {directory}"]
 
 
 def cmd_stat(args: argparse.Namespace) -> int:
+    if not args.interval > 0 or args.interval > 3600:
+        print(f"flinktf-ipc stat: --interval must be between 0 and 3600 seconds (exclusive of 0), got {args.interval}",
+              file=sys.stderr)
+        return 2
     directory = args.dir or default_ring_dir()
     if not os.path.isdir(directory):
         print(f"{directory}: no such directory", file=sys.stderr)
@@ -194,27 +224,56 @@ def cmd_demo(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="flinktf-ipc demo", add_help=False)
     ap.add_argument("--example", default="ctr", choices=["ctr", "digits", "ring"])
     args, rest = ap.parse_known_args(argv)
+    prog = "flinktf-ipc demo" + ("" if args.example == "ctr" else f" --example {args.example}")
     if args.example == "ring":
         from .demo import main as ring_demo
 
-        return ring_demo(rest)
+        return ring_demo(rest, prog=prog)
     script = _checkout_script(f"examples/{args.example}.py", "demo")
-    return 2 if script is None else subprocess.call([sys.executable, "-P", str(script), *rest])
+    if script is None:
+        return 2
+    env = dict(os.environ, FLINKTF_DEMO_PROG=prog)
+    proc = subprocess.Popen([sys.executable, "-P", str(script), *rest], env=env)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            # The example cancels its own job on Ctrl-C (it got the signal too); wait for it.
+            continue
 
 
 # ---- main ----------------------------------------------------------------------------------
 
+MAIN_EXAMPLES = """examples:
+  flinktf-ipc doctor                     is this machine ready?
+  flinktf-ipc demo                       the main job: Flink features -> rings -> Keras workers
+  flinktf-ipc demo --example digits      a small CNN on real images
+  flinktf-ipc stat --watch               watch the rings of running jobs"""
+
+STAT_EXAMPLES = """examples:
+  flinktf-ipc stat                       the rings in the default folder
+  flinktf-ipc stat /dev/shm/flinktf-0    another folder
+  flinktf-ipc stat --watch --interval 2  refresh every 2 s with rates
+
+units: records are ring records (for the arrow codec, one Arrow record batch each); B = bytes,
+K/M/G = 1000^1/2/3."""
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flinktf-ipc", description=__doc__)
+    parser = argparse.ArgumentParser(prog="flinktf-ipc", description=__doc__, epilog=MAIN_EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("stat", help="every ring under DIR: peers, heartbeats, fill, rates, waits")
-    p.add_argument("dir", nargs="?", help="ring directory (default: /dev/shm/flinktf-<uid>)")
-    p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
-    p.add_argument("--interval", type=float, default=1.0)
-    sub.add_parser("doctor", help="check Java, Flink, TensorFlow, the jar and /dev/shm")
-    sub.add_parser("demo", help="run the main job: --example ctr (default), digits or ring; other options go to it",
-                   add_help=False)
+    p = sub.add_parser("stat", help="show every ring in a folder: its writer and reader, heartbeats, fill, rates",
+                       description="Shows every ring in DIR: who writes and reads it (alive or gone), their "
+                                   "heartbeats, how full it is, records and bytes in and out, time spent waiting. "
+                                   "Worker context files (*.json) are listed by whose they are.",
+                       epilog=STAT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", nargs="?", help="ring folder (default: $FLINKTF_IPC_DIR, else /dev/shm/flinktf-<uid>)")
+    p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C, with rates per second")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes with --watch (default 1)")
+    sub.add_parser("doctor", help="check Java, Flink, TensorFlow, the connector jar and /dev/shm")
+    sub.add_parser("demo", help="run the main job (--example ctr, the default), or --example digits or ring; "
+                   "other options go to the example (flinktf-ipc demo --help lists them)", add_help=False)
     sub.add_parser("bench", help="the benchmark table (bench/run.py; its options pass through)", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.cmd == "demo":

@@ -18,6 +18,11 @@ float32/64, BOOLEAN -> bool, STRING -> utf8, BYTES (``PRIMITIVE_ARRAY(BYTE())``)
 (``PRIMITIVE_ARRAY`` or ``BASIC_ARRAY``) with a shape -> nested fixed_size_list (field metadata
 ``flinktf.shape``), without one -> list (ragged). Nulls are Arrow nulls; the reader applies the null
 policy (flinktf_ipc.arrow).
+
+The declared type must be the type the values have: a value of another Java type (a Float in a
+column declared ``Types.LONG()``, a Long in one declared ``Types.INT()``) fails the job with the
+column, the declared and the actual type; nothing is narrowed, rounded or truncated. CAST in the
+query to get the type you declare.
 """
 
 from __future__ import annotations

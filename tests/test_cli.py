@@ -30,8 +30,8 @@ def test_stat_shows_peers_fill_counters_and_heartbeats(tmp_path):
         assert out.returncode == 0, out.stderr
         text = out.stdout
         assert "job-0.ring" in text and f"writer pid {os.getpid()} alive" in text
-        assert "in 10 rec 1KB" in text and "out 4 rec 400B" in text
-        assert "worker alive" in text
+        assert "in 10 records 1KB" in text and "out 4 records 400B" in text
+        assert "worker alive (beat" in text
         del batch
     assert "no rings" in run("stat", str(d)).stdout
 
@@ -51,3 +51,71 @@ def test_doctor_passes_here_and_names_the_fix_when_java_is_missing(tmp_path):
     bad = run("doctor", env=env)
     assert bad.returncode == 1
     assert "FAIL java" in bad.stdout and "install Java 17" in bad.stdout
+
+
+def test_stat_lists_context_files_as_contexts_not_as_broken_rings(tmp_path):
+    import json
+    d = tmp_path / "rings"
+    d.mkdir(mode=0o700)
+    (d / "job-0.worker.json").write_text(json.dumps({"version": 1, "entry": "pkg.train:main", "rings": [],
+                                                     "role": "worker", "index": 0, "attempt": 2}))
+    HeartbeatWriter(d / "job-0.writer.hb", "writer").beat()
+    out = run("stat", str(d))
+    assert out.returncode == 0, out.stderr
+    assert "not a readable ring" not in out.stdout, out.stdout
+    assert "job-0.worker.json: context of worker 0 (attempt 2, entry pkg.train:main)" in out.stdout, out.stdout
+
+
+def test_stat_says_records_and_seconds(tmp_path):
+    d = tmp_path / "rings"
+    d.mkdir(mode=0o700)
+    path = str(d / "u-0.ring")
+    with RingWriter.create(path, capacity=1 << 16) as w:
+        w.write(b"x" * 10)
+        text = run("stat", str(d)).stdout
+    assert " rec " not in text and "in 1 records" in text, text
+    assert "writer blocked (ring full) 0.00 s" in text, text
+
+
+@pytest.mark.parametrize("interval", ["0", "-1", "nan"])
+def test_stat_interval_is_checked(tmp_path, interval):
+    out = run("stat", str(tmp_path), "--watch", "--interval", interval)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "--interval must be" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_help_texts_are_plain_and_give_examples():
+    main = run("--help").stdout
+    stat = run("stat", "--help").stdout
+    for text in (main, stat):
+        assert "examples:" in text and "``" not in text, text
+    assert "flinktf-ipc stat --watch" in stat and "units:" in stat
+
+
+@pytest.mark.timeout(120)
+def test_demo_help_names_the_command_and_the_examples(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([CLI, "demo", "--help"], capture_output=True, text=True, timeout=120, cwd=root)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("usage: flinktf-ipc demo") and "--example digits" in p.stdout, p.stdout
+    assert "--epochs" in p.stdout and "ctr.py" not in p.stdout.splitlines()[0]
+    ring = subprocess.run([CLI, "demo", "--example", "ring", "--help"], capture_output=True, text=True, timeout=60)
+    assert ring.stdout.startswith("usage: flinktf-ipc demo --example ring") and "--size" in ring.stdout
+
+
+@pytest.mark.parametrize("args, says", [(["--size", "7"], "--size must be a multiple of 8"),
+                                        (["--records", "0"], "--records must be at least 1")])
+def test_ring_demo_checks_its_options(args, says):
+    p = run("demo", "--example", "ring", *args)
+    assert p.returncode == 2 and says in p.stderr and "Traceback" not in p.stderr, p.stdout + p.stderr
+
+
+@pytest.mark.timeout(120)
+def test_ring_demo_runs_and_leaves_no_ring(tmp_path):
+    d = tmp_path / "rings"
+    d.mkdir(mode=0o700)
+    p = run("demo", "--example", "ring", "--records", "20000", "--size", "64",
+            env=dict(os.environ, FLINKTF_IPC_DIR=str(d)))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "read 20,000 records of 64 B in order" in p.stdout
+    assert not os.listdir(d)

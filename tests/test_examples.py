@@ -1,34 +1,139 @@
 """The examples, run as a newcomer runs them: the main job (Flink features -> rings -> Keras
-workers started by the job) and the digits example on real data."""
+workers started by the job) and the digits example on real data; bad options; Ctrl-C/SIGTERM."""
 
+import glob
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.flink
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_example(name: str, *args: str, tmp_path: Path) -> str:
-    p = subprocess.run([sys.executable, "-P", str(ROOT / "examples" / f"{name}.py"), "--workdir", str(tmp_path),
-                        *args], capture_output=True, text=True, timeout=400, cwd=tmp_path)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-5000:]
-    return p.stdout
+def run_example(name: str, *args: str, tmp_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-P", str(ROOT / "examples" / f"{name}.py"), *args],
+                          capture_output=True, text=True, timeout=400, cwd=tmp_path, env=env)
 
 
+@pytest.mark.flink
 @pytest.mark.timeout(420)
-def test_click_through_job_trains_one_model_per_worker(tmp_path):
-    out = run_example("ctr", "--rows", "300000", "--parallelism", "2", tmp_path=tmp_path)
-    assert "job FINISHED" in out and "300,000 rows trained" in out and "demo succeeded" in out
+def test_click_through_job_trains_one_model_per_worker_over_two_epochs(tmp_path):
+    p = run_example("ctr", "--workdir", str(tmp_path), "--rows", "300000", "--parallelism", "2", "--epochs", "2",
+                    tmp_path=tmp_path)
+    out = p.stdout
+    assert p.returncode == 0, out[-3000:] + p.stderr[-5000:]
+    assert "job FINISHED" in out and "300,000 rows reached the workers" in out and "demo succeeded" in out
+    assert "600,000 rows trained over 2 epoch(s)" in out, out[-2000:]
+    assert f"logs in   {tmp_path / 'logs'}" in out
     for i in range(2):
-        assert (tmp_path / "checkpoints" / str(i) / "model.keras").is_file()
-        assert list((tmp_path / "checkpoints" / str(i)).glob("ckpt/ckpt-*.index")), "checkpointed as it went"
+        d = tmp_path / "checkpoints" / str(i)
+        assert (d / "model.keras").is_file()
+        assert list(d.glob("ckpt/ckpt-*.index")), "checkpointed as it went"
+        assert (d / "curves.png").stat().st_size > 1000, "the training curves are drawn"
+        assert list(d.glob("tensorboard/events.out.tfevents.*")), "TensorBoard logs beside the model"
+    logs = sorted(os.listdir(tmp_path / "logs"))
+    assert any(f.endswith(".worker.err") for f in logs) and "flink" in logs, logs
+    assert not (tmp_path / "flink-tmp").exists(), "the mini-cluster's temp folder is removed"
 
 
+@pytest.mark.flink
 @pytest.mark.timeout(420)
 def test_digits_from_flink_reach_a_stated_accuracy(tmp_path):
-    out = run_example("digits", "--epochs", "30", tmp_path=tmp_path)
-    accuracy = float(out.split("accuracy ")[1].split("%")[0])
-    assert accuracy > 90.0, out
+    p = run_example("digits", "--workdir", str(tmp_path), "--epochs", "30", tmp_path=tmp_path)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-5000:]
+    accuracy = float(p.stdout.split("accuracy ")[1].split("%")[0])
+    assert accuracy > 90.0, p.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--rows", "-5"], "--rows must be at least 1000 per worker"),
+    (["--rows", "0"], "--rows must be at least 1000 per worker"),
+    (["--rate", "0"], "--rate must be at least 1"),
+    (["--rate", "-3"], "--rate must be at least 1"),
+    (["--parallelism", "0"], "--parallelism must be between 1 and"),
+    (["--epochs", "0"], "--epochs must be between 1 and 100"),
+    (["--workdir", "/proc/nope"], "is not a writable directory"),
+])
+def test_ctr_options_are_checked_before_anything_starts(tmp_path, args, says):
+    start = time.monotonic()
+    p = run_example("ctr", *args, tmp_path=tmp_path)
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], p.stderr  # one clear line, no trace
+    assert "Traceback" not in p.stderr and "flinktf-ipc demo" not in p.stdout
+    del start
+
+
+@pytest.mark.parametrize("args, says", [(["--epochs", "-1"], "--epochs must be between 1"),
+                                        (["--seed", "x"], "invalid int value")])
+def test_digits_options_are_checked_before_anything_starts(tmp_path, args, says):
+    p = run_example("digits", *args, tmp_path=tmp_path)
+    assert p.returncode == 2 and says in p.stderr, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of pid (from /proc)."""
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for task in glob.glob(f"/proc/{p}/task/*/children"):
+            try:
+                kids = [int(x) for x in open(task).read().split()]
+            except OSError:
+                continue
+            for k in kids:
+                if k not in out:
+                    out.add(k)
+                    todo.append(k)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctr_cancelled_by_a_signal_leaves_no_process_and_no_file(tmp_path, sig):
+    ring_dir = tmp_path / "rings"
+    ring_dir.mkdir(mode=0o700)
+    work = tmp_path / "work"
+    env = dict(os.environ, FLINKTF_IPC_DIR=str(ring_dir))
+    p = subprocess.Popen([sys.executable, "-P", str(ROOT / "examples" / "ctr.py"), "--workdir", str(work),
+                          "--rows", "10000000", "--rate", "2000", "--parallelism", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    procs: set[int] = set()
+    try:
+        deadline = time.monotonic() + 180
+        # Wait until the worker is up (its heartbeat file) and has said where it is in its metrics.
+        while not (list(ring_dir.glob("*.worker.hb")) and list(work.glob("checkpoints/*/metrics.json"))):
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline, "the job did not start its worker"
+            time.sleep(0.5)
+        procs = _children(p.pid)
+        assert len(procs) >= 2, "the gateway JVM and the worker run"
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, out[-2000:] + err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert "cancelled; logs in" in err
+    deadline = time.monotonic() + 30
+    while any(_alive(c) for c in procs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [c for c in procs if _alive(c)], "no process of the job is left"
+    assert not os.listdir(ring_dir), os.listdir(ring_dir)
+    assert not (work / "flink-tmp").exists()

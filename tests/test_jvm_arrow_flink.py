@@ -126,3 +126,31 @@ def test_arrow_sink_reports_bad_declarations_as_value_errors(tmp_path: Path) -> 
         flink_arrow.arrow_sink(stream, Types.LONG(), name="e")  # type: ignore[arg-type]
     sink = flink_arrow.arrow_sink(stream, ok, name="fine", shapes={"x": (784,)}, base_dir=tmp_path)
     assert sink.ring_paths(2) == [str(tmp_path / "fine-0.ring"), str(tmp_path / "fine-1.ring")]
+
+
+@pytest.mark.timeout(180)
+def test_a_value_type_other_than_declared_fails_the_job_naming_column_and_types(tmp_path: Path) -> None:
+    """Issue 12 item 12: a FLOAT column declared Types.LONG() was truncated silently (datagen's
+    floats arrived as Long.MAX_VALUE); now the job fails with the column, declared and actual type."""
+    from py4j.protocol import Py4JJavaError
+    from pyflink.common import Types
+    from pyflink.table import StreamTableEnvironment
+
+    env = flink.configure(restart_attempts=0, log_dir=str(tmp_path / "logs"))
+    env.set_parallelism(1)
+    t_env = StreamTableEnvironment.create(env)
+    t_env.execute_sql("""CREATE TEMPORARY TABLE src (id BIGINT, price FLOAT) WITH ('connector' = 'datagen',
+        'fields.id.kind' = 'sequence', 'fields.id.start' = '0', 'fields.id.end' = '99')""")
+    rows = t_env.to_data_stream(t_env.sql_query("SELECT id, price FROM src"))
+    wrong = Types.ROW_NAMED(["id", "price"], [Types.LONG(), Types.LONG()])
+    sink = flink_arrow.arrow_sink(rows, wrong, name="typed", base_dir=tmp_path, capacity=1 << 20)
+    got: list[pa.RecordBatch] = []
+    errors: list[BaseException] = []
+    reader = threading.Thread(target=read_all, args=(sink.ring_path(0), got, errors), daemon=True)
+    reader.start()
+    with pytest.raises(Py4JJavaError) as info:
+        env.execute("flinktf-ipc arrow wrong type")
+    text = str(info.value)
+    assert "column 'price': declared BIGINT" in text and "java.lang.Float" in text, text[-3000:]
+    reader.join(timeout=60)
+    assert not any(rb.num_rows for rb in got), "no truncated value reached the reader"

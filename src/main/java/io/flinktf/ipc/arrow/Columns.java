@@ -204,8 +204,15 @@ final class Columns {
         }
 
         IllegalArgumentException wrongType(Object v, String expected) {
-            return new IllegalArgumentException("column '" + name + "': expected " + expected + ", got "
-                    + v.getClass().getName());
+            return new IllegalArgumentException("column '" + name + "': declared " + expected + ", got a value of "
+                    + "Java type " + javaType(v) + (v instanceof Number || v instanceof Boolean ? " (" + v + ")" : "")
+                    + ": the stream's values do not match the declared row type (declare the type the values have, "
+                    + "or CAST them in the query; nothing is converted silently)");
+        }
+
+        static String javaType(Object v) {
+            Class<?> c = v.getClass();
+            return c.isArray() ? c.getComponentType().getName() + "[]" : c.getName();
         }
 
         /**
@@ -255,10 +262,30 @@ final class Columns {
             values.zeros(leaf.width);
         }
 
+        /** The one boxed class a value of this column may have: no widening, narrowing or rounding. */
+        private static Class<?> boxed(ArrowSchema.Leaf leaf) {
+            switch (leaf) {
+                case INT8:
+                    return Byte.class;
+                case INT16:
+                    return Short.class;
+                case INT32:
+                    return Integer.class;
+                case INT64:
+                    return Long.class;
+                case FLOAT32:
+                    return Float.class;
+                case FLOAT64:
+                    return Double.class;
+                default:
+                    throw new AssertionError(leaf);
+            }
+        }
+
         @Override
         void appendValue(Object v) {
-            if (!(v instanceof Number)) {
-                throw wrongType(v, typeName());
+            if (v.getClass() != boxed(leaf)) {
+                throw wrongType(v, typeName() + " (" + boxed(leaf).getName() + ")");
             }
             Number n = (Number) v;
             switch (leaf) {
@@ -377,7 +404,7 @@ final class Columns {
         @Override
         void appendValue(Object v) {
             if (!(v instanceof Boolean)) {
-                throw wrongType(v, typeName());
+                throw wrongType(v, typeName() + " (java.lang.Boolean)");
             }
             values.add((Boolean) v);
         }
@@ -442,7 +469,7 @@ final class Columns {
             } else if (!utf8 && v instanceof byte[]) {
                 values.putBytes((byte[]) v);
             } else {
-                throw wrongType(v, utf8 ? "String" : "byte[]");
+                throw wrongType(v, utf8 ? "STRING (java.lang.String)" : "BYTES (byte[])");
             }
             offsets.putInt(values.size);
         }

@@ -7,6 +7,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
+import org.apache.flink.api.common.typeinfo.BasicArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -108,6 +109,37 @@ class ArrowBatchEncoderTest {
         enc.add(Row.of(new float[4], 3L));
         assertEquals(1, ArrowMessages.parse(enc.encode()).rows);
         assertThrows(IllegalArgumentException.class, () -> enc.add(Row.of(1L)), "arity");
+    }
+
+    @Test
+    void aValueOfAnotherJavaTypeThanDeclaredFailsNamingColumnDeclaredAndActualType() {
+        // Issue 12 item 12: a FLOAT declared BIGINT was truncated, a BIGINT declared INT narrowed.
+        Object[][] cases = {
+            {Types.LONG, 1.5f, "BIGINT", "java.lang.Float"},
+            {Types.INT, 1L << 40, "INT", "java.lang.Long"},
+            {Types.SHORT, 7, "SMALLINT", "java.lang.Integer"},
+            {Types.BYTE, (short) 300, "TINYINT", "java.lang.Short"},
+            {Types.FLOAT, 0.1, "FLOAT", "java.lang.Double"},
+            {Types.DOUBLE, 3, "DOUBLE", "java.lang.Integer"},
+            {Types.BOOLEAN, 1, "BOOLEAN", "java.lang.Integer"},
+            {Types.STRING, 5L, "STRING", "java.lang.Long"},
+            {PrimitiveArrayTypeInfo.FLOAT_PRIMITIVE_ARRAY_TYPE_INFO, new double[] {1.0}, "FLOAT", "double[]"},
+            {BasicArrayTypeInfo.LONG_ARRAY_TYPE_INFO, new Object[] {1L, 2}, "BIGINT", "java.lang.Integer"},
+        };
+        for (Object[] c : cases) {
+            RowTypeInfo t = rowType(new String[] {"feature"}, (TypeInformation<?>) c[0]);
+            ArrowBatchEncoder enc = new ArrowBatchEncoder(ArrowSchema.of(t, null));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> enc.add(Row.of(c[1])),
+                    c[0] + " takes no " + c[3]);
+            String m = e.getMessage();
+            assertTrue(m.contains("column 'feature': declared ") && m.contains((String) c[2]) && m.contains((String) c[3]), m);
+        }
+        // The exact types still go through.
+        RowTypeInfo t = rowType(new String[] {"a", "b", "c", "d", "e", "f"}, Types.BYTE, Types.SHORT, Types.INT, Types.LONG,
+                Types.FLOAT, Types.DOUBLE);
+        ArrowBatchEncoder enc = new ArrowBatchEncoder(ArrowSchema.of(t, null));
+        enc.add(Row.of((byte) 1, (short) 2, 3, 4L, 5f, 6.0));
+        assertEquals(1, ArrowMessages.parse(enc.encode()).rows);
     }
 
     @Test
