@@ -303,8 +303,10 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         while (mailbox.tryYield()) {
             // run what is pending: events, timers
         }
-        process.check();
-        poll();
+        if (process != null) { // null while open() writes the stream's first records
+            process.check();
+            poll();
+        }
     }
 
     @Override
