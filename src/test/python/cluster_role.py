@@ -7,6 +7,8 @@ file, waits for the spec file, appends one JSON line to properties["log"], then
 - a fed task reads its ring (arrow codec, pyarrow) to the end and logs the ids it got;
 - a task named by properties["die"] ("role:index:attempt") kills itself with SIGKILL, one named
   by properties["sigstop"] stops itself with SIGSTOP;
+- a task named by properties["crash_at_start"] ("role:index") exits 1 before its address file,
+  in every attempt;
 - ps tasks wait until the AM stops them; every other task exits 0.
 """
 
@@ -53,6 +55,11 @@ def beater() -> None:
 threading.Thread(target=beater, daemon=True).start()
 
 time.sleep(float(props.get("startup_delay", "0")))  # as an import of TensorFlow
+if props.get("crash_at_start") == f"{ctx['role']}:{ctx['index']}":
+    with open(props["log"] + ".crashes", "a") as f:
+        f.write(me + "\n")
+    print(f"ImportError: no module named 'missing' ({me})", file=sys.stderr)
+    sys.exit(1)  # as an entry that cannot be imported: every attempt, before the address file
 sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
 port = sock.getsockname()[1]

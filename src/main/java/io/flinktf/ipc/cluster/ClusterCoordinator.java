@@ -2,6 +2,7 @@ package io.flinktf.ipc.cluster;
 
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import org.apache.flink.runtime.execution.SuppressRestartsException;
 import org.apache.flink.runtime.jobgraph.OperatorID;
 import org.apache.flink.runtime.operators.coordination.OperatorCoordinator;
 import org.apache.flink.runtime.operators.coordination.OperatorEvent;
@@ -24,10 +25,13 @@ final class ClusterCoordinator implements OperatorCoordinator {
     private final String role;
     private final Map<String, Integer> roles;
     private final String finishingRole;
+    private final int maxFailedStarts;
     private ClusterRegistry.Entry entry;
     private int epoch;
 
-    ClusterCoordinator(Context context, String cluster, String role, Map<String, Integer> roles, String finishingRole) {
+    ClusterCoordinator(Context context, String cluster, String role, Map<String, Integer> roles, String finishingRole,
+            int maxFailedStarts) {
+        this.maxFailedStarts = maxFailedStarts;
         this.context = context;
         this.cluster = cluster;
         this.role = role;
@@ -37,7 +41,7 @@ final class ClusterCoordinator implements OperatorCoordinator {
 
     @Override
     public void start() {
-        entry = ClusterRegistry.join(context.getJobID(), cluster, roles, finishingRole, role);
+        entry = ClusterRegistry.join(context.getJobID(), cluster, roles, finishingRole, role, maxFailedStarts);
         epoch = entry.epoch();
     }
 
@@ -68,16 +72,23 @@ final class ClusterCoordinator implements OperatorCoordinator {
 
     @Override
     public void executionAttemptFailed(int subtask, int attemptNumber, Throwable reason) {
-        if (entry.fail(role, subtask, attemptNumber)) {
+        ClusterRegistry.Verdict v = entry.fail(role, subtask, attemptNumber);
+        if (v == ClusterRegistry.Verdict.RESTART) {
             context.failJob(new FlinkException("TF cluster '" + cluster + "': task " + role + ":" + subtask
                     + " attempt " + attemptNumber + " failed; restarting the whole cluster", reason));
+        } else if (v == ClusterRegistry.Verdict.GIVE_UP) {
+            // No restart can help (an entry that does not import, a missing interpreter...): the job
+            // fails for good, with the process's own error, instead of restarting forever.
+            context.failJob(new SuppressRestartsException(new FlinkException("TF cluster '" + cluster + "': task "
+                    + role + ":" + subtask + " failed before it registered in " + entry.failedStarts()
+                    + " rounds in a row; the cluster cannot start (see the cause)", reason)));
         }
     }
 
     @Override
     public void subtaskReset(int subtask, long checkpointId) {
         // Flink restarted this subtask alone (region failover): its peers still hold its old address.
-        if (entry.fail(role, subtask, -1)) {
+        if (entry.fail(role, subtask, -1) == ClusterRegistry.Verdict.RESTART) {
             context.failJob(new FlinkException("TF cluster '" + cluster + "': task " + role + ":" + subtask
                     + " was restarted alone; restarting the whole cluster"));
         }
@@ -109,8 +120,11 @@ final class ClusterCoordinator implements OperatorCoordinator {
         private final String role;
         private final Map<String, Integer> roles;
         private final String finishingRole;
+        private final int maxFailedStarts;
 
-        Provider(OperatorID operatorId, String cluster, String role, Map<String, Integer> roles, String finishingRole) {
+        Provider(OperatorID operatorId, String cluster, String role, Map<String, Integer> roles, String finishingRole,
+                int maxFailedStarts) {
+            this.maxFailedStarts = maxFailedStarts;
             this.operatorId = operatorId;
             this.cluster = cluster;
             this.role = role;
@@ -125,7 +139,7 @@ final class ClusterCoordinator implements OperatorCoordinator {
 
         @Override
         public OperatorCoordinator create(Context context) {
-            return new ClusterCoordinator(context, cluster, role, roles, finishingRole);
+            return new ClusterCoordinator(context, cluster, role, roles, finishingRole, maxFailedStarts);
         }
     }
 }

@@ -31,11 +31,16 @@ final class ClusterRegistry {
 
     /** The entry of {@code cluster} in {@code job}, created by the first of its coordinators. */
     static Entry join(JobID job, String cluster, Map<String, Integer> roles, String finishingRole, String role) {
+        return join(job, cluster, roles, finishingRole, role, 0);
+    }
+
+    static Entry join(JobID job, String cluster, Map<String, Integer> roles, String finishingRole, String role,
+            int maxFailedStarts) {
         synchronized (ENTRIES) {
             String k = key(job, cluster);
             Entry e = ENTRIES.get(k);
             if (e == null) {
-                e = new Entry(cluster, roles, finishingRole);
+                e = new Entry(cluster, roles, finishingRole, maxFailedStarts);
                 ENTRIES.put(k, e);
             } else if (!e.counts.equals(roles)) {
                 throw new IllegalStateException("TF cluster '" + cluster + "': two clusters of this name in job " + job
@@ -80,6 +85,13 @@ final class ClusterRegistry {
         });
     }
 
+    /** What a failure means for the cluster. */
+    enum Verdict {
+        IGNORE,
+        RESTART,
+        GIVE_UP
+    }
+
     /** One task slot: (role, index), the attempt that runs it now and what that attempt reported. */
     private static final class Slot {
         final String role;
@@ -116,8 +128,16 @@ final class ClusterRegistry {
         private boolean done;
         private String lastSpec;
         private final List<Runnable> afterSpec = new ArrayList<>();
+        private final int maxFailedStarts;
+        private int failedStarts;
 
         Entry(String name, Map<String, Integer> counts, String finishingRole) {
+            this(name, counts, finishingRole, 0);
+        }
+
+        /** @param maxFailedStarts give up after this many rounds in a row fail before a task registered (0: never) */
+        Entry(String name, Map<String, Integer> counts, String finishingRole, int maxFailedStarts) {
+            this.maxFailedStarts = maxFailedStarts;
             this.name = name;
             this.counts = new LinkedHashMap<>(counts);
             this.finishingRole = finishingRole;
@@ -218,6 +238,7 @@ final class ClusterRegistry {
             }
             String spec = specJson();
             specSent = true;
+            failedStarts = 0;
             lastSpec = spec;
             LOG.info("TF cluster '{}' epoch {}: every task registered; spec {}", name, epoch, spec);
             for (Slot[] ss : slots.values()) {
@@ -303,28 +324,42 @@ final class ClusterRegistry {
 
         /**
          * An attempt of (role, index) failed, or Flink restarted it alone (attempt -1: the slot's
-         * current one). True when this is the first failure of the round: the caller restarts the
-         * whole cluster (failJob). Later failures of the same round, and failures of attempts of an
-         * earlier round, return false.
+         * current one). RESTART when this is the first failure of the round: the caller restarts
+         * the whole cluster (failJob). Later failures of the same round, and failures of attempts
+         * of an earlier round, are IGNOREd. GIVE_UP when a task failed before it registered in
+         * {@code maxFailedStarts} rounds in a row: an entry that cannot be imported, a missing
+         * interpreter; restarting again would only loop (Flink's default strategy retries forever).
          */
-        synchronized boolean fail(String role, int index, int attempt) {
+        synchronized Verdict fail(String role, int index, int attempt) {
             Slot s = slot(role, index);
             if (attempt < 0) {
                 // A regional restart: it matters only if the task took part in this round.
                 if (s.regAttempt < 0 && !specSent) {
-                    return false;
+                    return Verdict.IGNORE;
                 }
             } else if (attempt < s.minAttempt) {
-                return false;
+                return Verdict.IGNORE;
             }
             if (failing) {
-                return false;
+                return Verdict.IGNORE;
             }
             failing = true;
             runAfterSpec(); // a checkpoint waiting for this round's spec must not wait for a dead round
+            boolean beforeRegistering = attempt >= 0 && s.regAttempt != attempt && !specSent;
+            failedStarts = beforeRegistering ? failedStarts + 1 : 0;
+            if (beforeRegistering && maxFailedStarts > 0 && failedStarts >= maxFailedStarts) {
+                LOG.warn("TF cluster '{}' epoch {}: {} attempt {} failed before it registered, {} rounds in a row; "
+                        + "giving up", name, epoch, s.name(), attempt, failedStarts);
+                return Verdict.GIVE_UP;
+            }
             LOG.info("TF cluster '{}' epoch {}: {} attempt {} failed; the whole cluster restarts", name, epoch, s.name(),
                     attempt < 0 ? s.attempt : attempt);
-            return true;
+            return Verdict.RESTART;
+        }
+
+        /** Rounds in a row that failed because a task failed before it registered. */
+        synchronized int failedStarts() {
+            return failedStarts;
         }
 
         /**

@@ -303,8 +303,10 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         while (mailbox.tryYield()) {
             // run what is pending: events, timers
         }
-        process.check();
-        poll();
+        if (process != null) { // null while open() writes the stream's first records
+            process.check();
+            poll();
+        }
     }
 
     @Override
@@ -369,7 +371,15 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         pollOutput();
     }
 
-    /** Issue 10 hook: read the result ring (io.flinktf.ipc.RingReader) and emit its rows with {@code output.collect}. */
+    /**
+     * Issue 10 hook (output_row_type), called in the mailbox thread by the poll timer and between
+     * the slices of every ring wait. To come: the context gets {@code "output_ring": <stem>.out.ring}
+     * (a {@link TaskFiles} companion, removed at close); the process creates and writes it; here,
+     * once it exists, {@code io.flinktf.ipc.RingReader.open(path, 0)}, then each call drains {@code
+     * reader.next(n, 0)} without waiting, decodes each record into a {@code Row} of {@code
+     * config.outputRowType()} and emits it with {@code output.collect}, then releases the batch;
+     * endInput keeps calling it until the result ring's end of stream.
+     */
     private void pollOutput() {}
 
     private static final class Address {

@@ -34,7 +34,8 @@ final class RoleOperatorFactory extends AbstractStreamOperatorFactory<Row>
     @Override
     public OperatorCoordinator.Provider getCoordinatorProvider(String operatorName, OperatorID operatorID) {
         TFClusterConfig c = settings.config;
-        return new ClusterCoordinator.Provider(operatorID, c.name(), settings.role, c.roleCounts(), c.finishingRole());
+        return new ClusterCoordinator.Provider(operatorID, c.name(), settings.role, c.roleCounts(), c.finishingRole(),
+                c.maxFailedStarts());
     }
 
     @Override

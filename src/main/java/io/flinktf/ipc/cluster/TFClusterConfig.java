@@ -23,6 +23,7 @@ public final class TFClusterConfig implements Serializable {
     /** How every process is started and watched: entry, interpreter, heartbeats, graces, dirs, properties. */
     private final WorkerOptions process;
     private final long registrationTimeoutMillis;
+    private final int maxFailedStarts;
     private final long writeTimeoutMillis;
     private final long flushTimeoutMillis;
     private final String baseDir;
@@ -40,6 +41,7 @@ public final class TFClusterConfig implements Serializable {
         this.process = new WorkerOptions(b.entry, b.python, ms(b.heartbeatIntervalMillis), ms(b.heartbeatTimeoutMillis),
                 ms(b.shutdownGraceMillis), ms(b.exitGraceMillis), b.checkpointDir, b.logDir, b.properties);
         this.registrationTimeoutMillis = b.registrationTimeoutMillis;
+        this.maxFailedStarts = b.maxFailedStarts;
         this.writeTimeoutMillis = b.writeTimeoutMillis;
         this.flushTimeoutMillis = b.flushTimeoutMillis;
         this.baseDir = b.baseDir;
@@ -141,6 +143,11 @@ public final class TFClusterConfig implements Serializable {
 
     public long registrationTimeoutMillis() {
         return registrationTimeoutMillis;
+    }
+
+    /** The job fails for good after this many rounds in a row in which a task failed before it registered (0: never). */
+    public int maxFailedStarts() {
+        return maxFailedStarts;
     }
 
     public long writeTimeoutMillis() {

@@ -37,6 +37,7 @@ public final class TFClusterConfigBuilder {
     long heartbeatTimeoutMillis = 10_000;
     long shutdownGraceMillis = 5000;
     long registrationTimeoutMillis = 10 * 60_000;
+    int maxFailedStarts = 3;
     long writeTimeoutMillis = 10 * 60_000;
     long flushTimeoutMillis; // 0: half the job's checkpoint timeout, at most 5 min (as RingSink)
     long exitGraceMillis = 60_000;
@@ -163,6 +164,16 @@ public final class TFClusterConfigBuilder {
     /** Longest a task waits for the cluster spec after its process started (default 10 min). */
     public TFClusterConfigBuilder setRegistrationTimeoutMillis(long millis) {
         this.registrationTimeoutMillis = millis;
+        return this;
+    }
+
+    /**
+     * The job fails for good, with the process's error, after this many rounds in a row in which a
+     * task failed before it registered (an entry that does not import, a missing interpreter),
+     * instead of restarting forever (default 3; 0: never give up).
+     */
+    public TFClusterConfigBuilder setMaxFailedStarts(int rounds) {
+        this.maxFailedStarts = rounds;
         return this;
     }
 
@@ -342,6 +353,9 @@ public final class TFClusterConfigBuilder {
         } else if (batchBytes < 64 || batchBytes > ringCapacity / 4) {
             p.add("batchBytes must be between 64 and a quarter of ringCapacity (" + ringCapacity / 4
                     + ": one batch must fit a ring record), got " + batchBytes);
+        }
+        if (maxFailedStarts < 0) {
+            p.add("maxFailedStarts must be >= 0 (0: never give up), got " + maxFailedStarts);
         }
         if (batchRows < 1) {
             p.add("batchRows must be >= 1, got " + batchRows);

@@ -191,6 +191,24 @@ class ClusterMiniTest {
     }
 
     @Test
+    void aTaskThatCannotStartEndsTheJobWithItsErrorInsteadOfRestartingForever() throws Exception {
+        TFClusterConfig config = cluster("nostart").addRole("worker", 2).addRole("ps", 1)
+                .setProperty("crash_at_start", "worker:1")
+                .setMaxFailedStarts(2)
+                .build();
+        StreamExecutionEnvironment env = env(2, 100);
+        TFCluster.addTo(env, config);
+        Exception e = assertThrows(Exception.class, () -> env.execute("tf-cluster-nostart"));
+        String chain = org.apache.flink.util.ExceptionUtils.stringifyException(e);
+        assertTrue(chain.contains("task worker:1 failed before it registered in 2 rounds in a row"), chain);
+        assertTrue(chain.contains("ImportError: no module named 'missing'"), "the process's own error: " + chain);
+        int starts = Files.readAllLines(Paths.get(log + ".crashes")).size();
+        // Two rounds; a regional restart racing the global one may add an attempt, never a hundred.
+        assertTrue(starts >= 2 && starts <= 4, starts + " attempts");
+        assertNoFilesLeft();
+    }
+
+    @Test
     void fedWorkersReadEveryRowOfTheStreamFromTheirRings() throws Exception {
         // Small rings and slow starts: the rings fill up before the processes have the spec, while
         // checkpoints run (Flink holds back coordinator events during a checkpoint: no deadlock).

@@ -84,15 +84,15 @@ class ClusterRegistryTest {
         e.register("worker", 0, 0, "h", 1);
         e.register("worker", 1, 0, "h", 2);
         e.register("ps", 0, 0, "h", 3);
-        assertTrue(e.fail("worker", 1, 0), "the first failure of a round restarts the cluster");
-        assertFalse(e.fail("ps", 0, 0), "the others failing in its wake do not restart it again");
-        assertFalse(e.fail("worker", 0, -1), "nor does Flink's regional restart of a peer");
+        assertEquals(ClusterRegistry.Verdict.RESTART, e.fail("worker", 1, 0), "the first failure of a round restarts the cluster");
+        assertEquals(ClusterRegistry.Verdict.IGNORE, e.fail("ps", 0, 0), "the others failing in its wake do not restart it again");
+        assertEquals(ClusterRegistry.Verdict.IGNORE, e.fail("worker", 0, -1), "nor does Flink's regional restart of a peer");
 
         // Every coordinator sees the global restart; only the first opens the round.
         assertEquals(1, e.restart(0));
         assertEquals(1, e.restart(0));
         assertEquals(1, e.epoch());
-        assertFalse(e.fail("worker", 0, 0), "a late notice of an attempt of the last round");
+        assertEquals(ClusterRegistry.Verdict.IGNORE, e.fail("worker", 0, 0), "a late notice of an attempt of the last round");
         e.register("ps", 0, 0, "h", 3);
         assertEquals("-", e.members().get("ps:0"), "a late registration of the last round is ignored");
 
@@ -104,16 +104,42 @@ class ClusterRegistryTest {
         assertEquals(1, specs("ps:0").size());
         assertEquals(1, specs("ps:0").get(0).epoch);
         assertTrue(specs("ps:0").get(0).clusterJson.contains("h:13"));
-        assertTrue(e.fail("ps", 0, 1), "the new round can fail again");
+        assertEquals(ClusterRegistry.Verdict.RESTART, e.fail("ps", 0, 1), "the new round can fail again");
+    }
+
+    @Test
+    void tasksThatFailBeforeRegisteringRoundAfterRoundEndTheJob() {
+        ClusterRegistry.Entry e = new ClusterRegistry.Entry("c", roles(), "worker", 3);
+        for (int round = 0; round < 2; round++) {
+            readyAll(e, round);
+            e.register("ps", 0, round, "h", 1);
+            assertEquals(ClusterRegistry.Verdict.RESTART, e.fail("worker", 1, round), "round " + round);
+            e.restart(round);
+        }
+        // A round that gets its spec out resets the count.
+        readyAll(e, 2);
+        e.register("worker", 0, 2, "h", 1);
+        e.register("worker", 1, 2, "h", 2);
+        e.register("ps", 0, 2, "h", 3);
+        assertEquals(ClusterRegistry.Verdict.RESTART, e.fail("worker", 1, 2));
+        e.restart(2);
+        for (int round = 3; round < 5; round++) {
+            readyAll(e, round);
+            assertEquals(ClusterRegistry.Verdict.RESTART, e.fail("worker", 0, round), "round " + round);
+            e.restart(round);
+        }
+        readyAll(e, 5);
+        assertEquals(ClusterRegistry.Verdict.GIVE_UP, e.fail("worker", 0, 5), "the third start failure in a row");
+        assertEquals(3, e.failedStarts());
     }
 
     @Test
     void aRegionalRestartBeforeTheRoundRanIsNoFailure() {
         ClusterRegistry.Entry e = new ClusterRegistry.Entry("c", roles(), "worker");
         readyAll(e, 0);
-        assertFalse(e.fail("worker", 0, -1), "not registered yet, no spec: nothing of this round is lost");
+        assertEquals(ClusterRegistry.Verdict.IGNORE, e.fail("worker", 0, -1), "not registered yet, no spec: nothing of this round is lost");
         e.register("worker", 0, 0, "h", 1);
-        assertTrue(e.fail("worker", 0, -1), "a registered task restarted alone: its peers would hold a dead address");
+        assertEquals(ClusterRegistry.Verdict.RESTART, e.fail("worker", 0, -1), "a registered task restarted alone: its peers would hold a dead address");
     }
 
     @Test
