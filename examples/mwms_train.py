@@ -92,7 +92,12 @@ def run_main(context) -> None:  # type: ignore[no-untyped-def]
         with open(os.path.join(out, f"start-{tag}.json"), "w") as f:
             json.dump({"restored_step": restored_step, "restored_from": latest, "pid": os.getpid(), "epoch": ctx.epoch,
                        "tf_config": ctx.get_tf_config()}, f)
-    history = model.fit(ds, epochs=1, verbose=0, callbacks=[Progress()])
+    try:
+        loss = model.fit(ds, epochs=1, verbose=0, callbacks=[Progress()]).history["loss"][-1]
+    except ValueError as e:  # tf-keras: no step at all (a restart after Flink had delivered everything)
+        if "Empty logs" not in str(e):
+            raise
+        loss = float("nan")
     if ids_file is not None:
         ids_file.close()
     steps = int(model.optimizer.iterations.numpy())
@@ -105,7 +110,7 @@ def run_main(context) -> None:  # type: ignore[no-untyped-def]
         shutil.rmtree(own_dir, ignore_errors=True)
     weights = np.concatenate([w.numpy().ravel() for w in model.weights]).astype(float)
     report = {"worker": ctx.get_task_index(), "attempt": ctx.attempt, "steps": steps, "restored_step": restored_step,
-              "loss": float(history.history["loss"][-1]), "weights": weights.tolist(),
+              "loss": float(loss), "weights": weights.tolist(),
               "model": model_dir if ctx.is_chief else None}
     print(json.dumps({k: v for k, v in report.items() if k != "weights"}), flush=True)
     if out:

@@ -421,7 +421,7 @@ def test_seed_example_batch_mode_ps_and_three_workers(flink_env: Any, ring_dir: 
     for i in range(3):
         r = _read(out_dir / f"seed-{i}-0.json")
         assert r["add"] == [[7.0, 7.0], [7.0, 7.0]] and r["mul"] == [[10.0, 10.0], [10.0, 10.0]]
-        assert r["div"] == pytest.approx([[0.4, 0.4], [0.4, 0.4]])
+        assert sum(r["div"], []) == pytest.approx([0.4] * 4)
     ps_pid = specs["ps", 0]["pid"]
     wait_for(lambda: not _alive(ps_pid), 30, "the ps process (stopped by the AM) to be gone")
     _no_leftovers(out_dir, ring_dir)
@@ -451,9 +451,14 @@ def _mwms_job(env: Any, rows: int, ring_dir: Path, out: Path, tf_ckpt: Path, *, 
     (TFClusterConfig.builder().name("mwms").role("worker", 2).entry(f"{MWMS_ENTRY}:run_main")
      .input(t_env.to_data_stream(table), row_type, shapes={"x": (4,)}, batch_rows=256)
      .properties({"out": str(out), "step_delay": step_delay, "checkpoint_steps": 10})
-     .checkpoint_dir(tf_ckpt).base_dir(ring_dir).ring_capacity(1 << 20)
+     .checkpoint_dir(tf_ckpt).base_dir(ring_dir).ring_capacity(1 << 16)  # back-pressure: input still comes
      .heartbeat(interval=0.5, timeout=heartbeat_timeout).shutdown_grace(2)
      .build().add_to(env))
+
+
+def _causes(e: BaseException) -> str:
+    """The Java chain's messages (a Py4JJavaError's text is the whole trace)."""
+    return "\n".join(line for line in str(e).splitlines() if not line.lstrip().startswith("at "))[-6000:]
 
 
 def _ids(out: Path) -> Any:
@@ -487,7 +492,7 @@ def _failover(flink_env: Any, ring_dir: Path, out: Path, tmp_path: Path, sig: si
     assert not thread.is_alive(), "the job did not end"
     if sig == signal.SIGSTOP and _alive(victim):
         os.kill(victim, signal.SIGCONT)
-    assert not errors, errors
+    assert not errors, _causes(errors[0])
     final = max(int(p.stem.rsplit("-", 1)[1]) for p in out.glob("done-0-*.json"))
     assert final > killed_attempt  # the cluster restarted: both workers, as a new attempt
     assert not list(out.glob(f"done-*-{killed_attempt}.json"))
@@ -549,13 +554,13 @@ def test_an_entry_that_raises_at_import_fails_the_job_with_its_message(flink_env
 @pytest.mark.timeout(420)
 def test_a_port_taken_before_tf_binds_it_restarts_the_cluster_with_new_ports(
         flink_env: Any, ring_dir: Path, out_dir: Path) -> None:
-    env = flink_env(restart_attempts=1)
+    env = flink_env(restart_attempts=2)
     (TFClusterConfig.builder().name("ports").role("worker", 2).entry(f"{ENTRY}:hold_port")
      .properties({"out": str(out_dir)}).base_dir(ring_dir).build().add_to(env))
     env.execute("a port taken")
     held = {_read(p)["port"] for p in out_dir.glob("holder-*")}
-    assert held  # attempt 0: a worker lost its port to another process before TF bound it: TF failed
-    assert not list(out_dir.glob("report-*-0.json"))
+    assert len(held) == 1  # attempt 0: worker 0 lost its port to another process before TF bound it: TF failed
+    assert not (out_dir / "report-worker-0-0.json").exists()
     reports = [_read(out_dir / f"report-worker-{i}-1.json") for i in range(2)]
     assert reports[0]["cluster"] == reports[1]["cluster"] and reports[0]["epoch"] >= 1
     assert not held & {r["port"] for r in reports}  # the next round has new ports
