@@ -30,6 +30,8 @@ endfunction()
 
 fti_c_test(test_ring tests/c/test_ring.c plain asan)
 fti_c_test(test_corrupt tests/c/test_corrupt.c plain asan)
+fti_c_test(test_hardening tests/c/test_hardening.c plain asan)
+fti_c_test(test_threads tests/c/test_threads.c plain tsan)
 fti_c_test(test_stress tests/c/test_stress.c plain asan tsan)
 
 add_executable(bench_ring bench/c/bench_ring.c)

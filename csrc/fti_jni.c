@@ -10,6 +10,7 @@
  * process (the reader) sleeps on, and private futexes are keyed by (mm, address).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jni.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -62,6 +63,20 @@ JNIEXPORT jint JNICALL Java_io_flinktf_ipc_internal_NativeRing_futexWait0(JNIEnv
     /* FUTEX_WAIT's timeout is relative (CLOCK_MONOTONIC). */
     long r = syscall(SYS_futex, w, FUTEX_WAIT, (uint32_t)expected, &ts, NULL, 0);
     return r < 0 ? -errno : 0;
+}
+
+/* Reserves every page of the ring file at `path` (posix_fallocate): on a full tmpfs this is
+ * -ENOSPC at creation instead of a SIGBUS at the first write that touches a new page. */
+JNIEXPORT jint JNICALL Java_io_flinktf_ipc_internal_NativeRing_allocate0(JNIEnv *env, jclass cls,
+                                                                        jstring path, jlong len) {
+    (void)cls;
+    const char *p = (*env)->GetStringUTFChars(env, path, NULL);
+    if (p == NULL) return -ENOMEM;
+    int fd = open(p, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    int rc = fd < 0 ? -errno : -posix_fallocate(fd, 0, (off_t)len);
+    if (fd >= 0) close(fd);
+    (*env)->ReleaseStringUTFChars(env, path, p);
+    return rc;
 }
 
 JNIEXPORT jstring JNICALL Java_io_flinktf_ipc_internal_NativeRing_layoutTable0(JNIEnv *env,

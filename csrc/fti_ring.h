@@ -13,8 +13,19 @@
  *   -EPROTONOSUPPORT  the file's major layout version is not this library's
  *   -EBUSY      the ring already has a reader
  *   -ECONNABORTED  the writer aborted the stream (after the reader drained what was published)
- * Timeouts are in nanoseconds: < 0 waits without limit, 0 never waits.
- * Handles are not thread-safe; one thread uses a handle at a time.
+ *   -EACCES     the file or its directory is not safe to use (owner, mode); -ELOOP a symlink
+ *   -ENOSPC     no room for the ring's pages (creation reserves them all)
+ * Timeouts are in nanoseconds: < 0 waits without limit, 0 never waits (but still reports a dead
+ * peer: a poll checks its liveness at most every 10 ms).
+ *
+ * Paths: a ring's directory must not be a symlink, must belong to the user (or root) and must not
+ * be writable by others unless it has the sticky bit; the file must be a regular file of the user
+ * that no one else may write (docs/ARCHITECTURE.md, "Security").
+ *
+ * Threads: a writer handle is used by one thread at a time. A reader handle too, except that
+ * fti_reader_release and fti_reader_close may be called from any thread at any time, also while
+ * another thread is inside fti_reader_next (close makes that call return -EPIPE promptly).
+ * fti_reader_free must not run concurrently with any other call on the handle.
  */
 #ifndef FTI_RING_H
 #define FTI_RING_H
@@ -63,9 +74,11 @@ typedef struct fti_stat {
 /* ---- writer ---- */
 
 /* Creates the file (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600) with `capacity` data bytes (a power of
- * two, >= FTI_MIN_CAPACITY) and payload alignment 8 or 64. -EEXIST if the path exists. */
+ * two, >= FTI_MIN_CAPACITY) and payload alignment 8 or 64, its pages reserved (posix_fallocate:
+ * -ENOSPC, and no file left, when they do not fit). -EEXIST if the path exists. On failure a
+ * message is left in err. */
 FTI_MUST_USE int fti_writer_create(const char *path, uint64_t capacity, uint32_t align,
-                                   fti_writer **out);
+                                   fti_writer **out, char *err, size_t errlen);
 
 /* Reserves a frame for a `len`-byte record and sets *data to its payload. The record becomes
  * visible to the reader at the next fti_writer_publish. Waits while the ring is full (publishing
@@ -86,14 +99,16 @@ FTI_MUST_USE int64_t fti_writer_writev(fti_writer *w, const void *const *data, c
 /* Waits until the reader has released everything published so far. */
 FTI_MUST_USE int fti_writer_flush(fti_writer *w, int64_t timeout_ns);
 
-/* Publishes what is pending and marks end of stream. The handle stays valid for stats. */
+/* Publishes what is pending and marks end of stream. The handle stays valid for stats. The only
+ * way a stream ends complete: a writer freed without it is aborted. */
 void fti_writer_close(fti_writer *w);
 
 /* Publishes what is pending and marks the stream aborted: the reader drains, then gets
  * -ECONNABORTED instead of end of stream. */
 void fti_writer_abort(fti_writer *w);
 
-/* Unmaps and frees; removes the file when the reader has detached too. */
+/* Aborts the stream unless fti_writer_close came first, unmaps and frees; removes the file when
+ * the reader has detached too. */
 void fti_writer_free(fti_writer *w);
 
 uint32_t fti_writer_max_record(const fti_writer *w);
@@ -101,20 +116,25 @@ const char *fti_writer_error(const fti_writer *w); /* message of the last failur
 
 /* ---- reader ---- */
 
-/* Maps an existing ring, validates its whole header and claims the reader slot.
- * -ENOENT if missing, -EAGAIN if the creator has not finished. */
+/* Maps an existing ring, validates its whole header and claims the reader slot (taking it over
+ * from a reader process that died without closing). -ENOENT if missing, -EAGAIN if the creator
+ * has not finished, -EOWNERDEAD if it died before finishing, -EBUSY if a live reader holds it. */
 FTI_MUST_USE int fti_reader_open(const char *path, fti_reader **out, char *err, size_t errlen);
 
-/* Hands out up to `max` records that follow the previously handed-out ones, contiguous in memory
- * (a batch stops at the wrap and covers at most capacity/2 bytes). offsets[i]/lens[i] locate record i from batch->base. The bytes stay
- * valid and unchanged until released. batch->count == 0 means end of stream. */
+/* Hands out up to `max` records that follow the previously handed-out ones, contiguous in memory.
+ * A batch stops at the wrap and pins at most capacity/2 - align bytes (its first record is always
+ * taken): holding one batch while waiting for the next never starves the writer.
+ * offsets[i]/lens[i] locate record i from batch->base. The bytes stay valid and unchanged until
+ * released. batch->count == 0 means end of stream. */
 FTI_MUST_USE int fti_reader_next(fti_reader *r, uint32_t max, fti_batch *batch, uint32_t *offsets,
                                  uint32_t *lens, int64_t timeout_ns);
 
-/* Gives the space before `pos` (a batch's end_pos) back to the writer. */
-void fti_reader_release(fti_reader *r, uint64_t pos);
+/* Gives the space before `pos` (a batch's end_pos) back to the writer. -EINVAL (nothing done) for
+ * a position before what was released or past what was handed out. Any thread. */
+FTI_MUST_USE int fti_reader_release(fti_reader *r, uint64_t pos);
 
-/* Marks the reader gone: the writer's next write fails with -EPIPE. Mapping stays valid. */
+/* Marks the reader gone: the writer's next write fails with -EPIPE, a running or later
+ * fti_reader_next returns -EPIPE. Mapping stays valid. Any thread. */
 void fti_reader_close(fti_reader *r);
 
 /* Unmaps and frees; removes the file when the writer has detached too (or is dead). */

@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ._fti_cffi import ffi, lib  # type: ignore[import-not-found]
-from .errors import PeerLost, RecordTooLarge, RingClosed, RingCorrupt, RingError, RingTimeout
+from .errors import (
+    PeerLost,
+    RecordTooLarge,
+    RingClosed,
+    RingCorrupt,
+    RingError,
+    RingFileExists,
+    RingFileNotFound,
+    RingOSError,
+    RingPermissionError,
+    RingTimeout,
+)
 
 Handle = Any  # an opaque cdata pointer (fti_writer * / fti_reader *)
 
@@ -33,6 +44,13 @@ _EXCEPTIONS: dict[int, type[Exception]] = {
     errno.EMSGSIZE: RecordTooLarge,
     errno.EBUSY: RingError,
 }
+_OS_EXCEPTIONS: dict[int, type[RingOSError]] = {
+    errno.EEXIST: RingFileExists,
+    errno.ENOENT: RingFileNotFound,
+    errno.EACCES: RingPermissionError,
+    errno.EPERM: RingPermissionError,
+}
+MAX_CAPACITY = 1 << 40
 
 
 def raise_for(rc: int, path: str, message: str = "") -> NoReturn:
@@ -42,7 +60,7 @@ def raise_for(rc: int, path: str, message: str = "") -> NoReturn:
     exc = _EXCEPTIONS.get(code)
     if exc is not None:
         raise exc(text)
-    raise OSError(code, text, path)
+    raise _OS_EXCEPTIONS.get(code, RingOSError)(code, message or os.strerror(code), path)
 
 
 def _message(buf: Any) -> str:
@@ -53,15 +71,17 @@ def _message(buf: Any) -> str:
 
 
 def writer_create(path: str, capacity: int, align: int) -> Handle:
-    out = ffi.new("fti_writer **")
-    rc = lib.fti_writer_create(os.fsencode(path), capacity, align, out)
-    if rc == -errno.EINVAL:
+    if (not isinstance(capacity, int) or not MIN_CAPACITY <= capacity <= MAX_CAPACITY
+            or capacity & (capacity - 1) or align not in (8, 64)):
         raise ValueError(
             f"capacity must be a power of two in [{MIN_CAPACITY}, 2**40] and align 8 or 64 "
             f"(got capacity={capacity}, align={align})"
         )
+    out = ffi.new("fti_writer **")
+    err = ffi.new("char[]", _ERRLEN)
+    rc = lib.fti_writer_create(os.fsencode(path), capacity, align, out, err, _ERRLEN)
     if rc:
-        raise_for(rc, path)
+        raise_for(rc, path, _message(err))
     return out[0]
 
 
@@ -162,8 +182,9 @@ class BatchScratch:
         return ffi.buffer(owner, size), size
 
 
-def reader_release(r: Handle, pos: int) -> None:
-    lib.fti_reader_release(r, pos)
+def reader_release(r: Handle, pos: int) -> int:
+    """Gives space back up to pos (any thread); 0, or -EINVAL for a position never handed out."""
+    return int(lib.fti_reader_release(r, pos))
 
 
 def reader_close(r: Handle) -> None:
@@ -172,6 +193,10 @@ def reader_close(r: Handle) -> None:
 
 def reader_free(r: Handle) -> None:
     lib.fti_reader_free(r)
+
+
+def reader_max_record(r: Handle) -> int:
+    return int(lib.fti_reader_max_record(r))
 
 
 # ---- inspection -------------------------------------------------------------------------
@@ -214,6 +239,8 @@ def ring_stat(path: str) -> RingStat:
     st = ffi.new("fti_stat *")
     err = ffi.new("char[]", _ERRLEN)
     rc = lib.fti_ring_stat(os.fsencode(path), st, err, _ERRLEN)
+    if rc == -errno.EAGAIN:  # a snapshot does not wait: not a timeout
+        raise RingError(f"{path}: {_message(err)}")
     if rc:
         raise_for(rc, path, _message(err))
     names = [f.name for f in RingStat.__dataclass_fields__.values()][3:]

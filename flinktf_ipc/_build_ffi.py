@@ -38,7 +38,8 @@ typedef struct fti_stat {
     uint64_t records_out, bytes_out, empty_waits, empty_wait_ns;
 } fti_stat;
 
-int fti_writer_create(const char *path, uint64_t capacity, uint32_t align, fti_writer **out);
+int fti_writer_create(const char *path, uint64_t capacity, uint32_t align, fti_writer **out,
+                      char *err, size_t errlen);
 int fti_writer_reserve(fti_writer *w, uint32_t len, uint8_t **data, int64_t timeout_ns);
 void fti_writer_publish(fti_writer *w);
 int fti_writer_write(fti_writer *w, const void *data, uint32_t len, int64_t timeout_ns);
@@ -54,7 +55,7 @@ const char *fti_writer_error(const fti_writer *w);
 int fti_reader_open(const char *path, fti_reader **out, char *err, size_t errlen);
 int fti_reader_next(fti_reader *r, uint32_t max, fti_batch *batch, uint32_t *offsets,
                     uint32_t *lens, int64_t timeout_ns);
-void fti_reader_release(fti_reader *r, uint64_t pos);
+int fti_reader_release(fti_reader *r, uint64_t pos);
 void fti_reader_close(fti_reader *r);
 void fti_reader_free(fti_reader *r);
 uint32_t fti_reader_max_record(const fti_reader *r);

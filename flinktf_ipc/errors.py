@@ -1,4 +1,7 @@
-"""The exception hierarchy of flinktf-ipc. Every ring failure is a :class:`RingError`."""
+"""The exception hierarchy of flinktf-ipc. Every ring failure is a :class:`RingError`.
+
+Bad arguments (a negative capacity, a name with a NUL byte, an empty name) are ``ValueError``.
+"""
 
 
 class RingError(Exception):
@@ -6,7 +9,13 @@ class RingError(Exception):
 
 
 class RingTimeout(RingError, TimeoutError):
-    """A wait (for space, a record, a reader, a file) ran out of time."""
+    """A wait (for space, a record, a reader, a file) ran out of time.
+
+    From ``RingWriter.write_many``: ``written`` is how many of its records were published
+    before the wait ran out (retry with the rest, or records are duplicated).
+    """
+
+    written: int = 0
 
 
 class RingClosed(RingError):
@@ -14,7 +23,8 @@ class RingClosed(RingError):
 
 
 class PeerLost(RingError):
-    """The other side's process is gone (killed or crashed) without closing the ring."""
+    """The other side's process is gone (killed or crashed) without closing the ring, or the
+    writer aborted the stream (it is incomplete)."""
 
 
 class RingCorrupt(RingError):
@@ -23,3 +33,21 @@ class RingCorrupt(RingError):
 
 class RecordTooLarge(RingError, ValueError):
     """A record is larger than the ring's maximum record size; nothing was written."""
+
+
+class RingOSError(RingError, OSError):
+    """The operating system refused: no space for the ring, no memory, a file that is not safe
+    to use (owner, mode, symlink: ``errno`` EACCES or ELOOP). ``errno`` and ``filename`` as for
+    OSError."""
+
+
+class RingFileExists(RingOSError, FileExistsError):
+    """The ring file to create exists already."""
+
+
+class RingFileNotFound(RingOSError, FileNotFoundError):
+    """No ring file at that path."""
+
+
+class RingPermissionError(RingOSError, PermissionError):
+    """The ring file or its directory may not be used: another owner, or writable by others."""

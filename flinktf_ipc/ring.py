@@ -7,6 +7,7 @@ from either) is gone, so a view never sees its bytes change.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import errno
 import os
@@ -23,6 +24,32 @@ from .errors import RingError, RingTimeout
 
 _SLICE_S = 0.25  # longest single C wait, so signals (Ctrl-C) are handled while blocked
 _WAITING = (-errno.ETIMEDOUT, -errno.EAGAIN)
+# Unmapping a big ring takes tens of ms (40 ms for 512 MiB): done off the thread that drops the
+# last view (the training thread, at the end of an epoch) above this size.
+_UNMAP_ASIDE_BYTES = 16 << 20
+_unmapping: set[threading.Thread] = set()
+_unmapping_lock = threading.Lock()
+
+
+def _free_aside(h: B.Handle) -> None:
+    def run() -> None:
+        B.reader_free(h)
+        with _unmapping_lock:
+            _unmapping.discard(threading.current_thread())
+
+    t = threading.Thread(target=run, name="flinktf-ipc-unmap", daemon=True)
+    with _unmapping_lock:
+        _unmapping.add(t)
+    t.start()
+
+
+@atexit.register
+def _finish_unmapping() -> None:
+    # the second side to leave removes the file: let pending leaves finish before the exit
+    with _unmapping_lock:
+        pending = list(_unmapping)
+    for t in pending:
+        t.join(timeout=5)
 
 
 def default_ring_dir() -> str:
@@ -37,6 +64,9 @@ def default_ring_dir() -> str:
     except FileExistsError:
         pass
     st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise RingError(f"{path}: ring directory is a symlink; it must be a real directory owned by "
+                        f"uid {os.getuid()} with mode 0700")
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise RingError(f"{path}: ring directory must be a directory owned by uid {os.getuid()} "
                         f"with mode 0700 (found mode {stat.S_IMODE(st.st_mode):o}, uid {st.st_uid})")
@@ -45,6 +75,10 @@ def default_ring_dir() -> str:
 
 def _resolve(path: str | os.PathLike[str]) -> str:
     p = os.fspath(path)
+    if "\0" in p:
+        raise ValueError(f"ring path {p!r} contains a NUL byte")
+    if not p or p.endswith(os.sep):
+        raise ValueError(f"ring path {p!r} does not name a file")
     return p if os.sep in p else os.path.join(default_ring_dir(), p)
 
 
@@ -111,7 +145,11 @@ class RingWriter:
             B.writer_fail(h, rc, self.path)
 
     def write_many(self, records: Iterable[Any], timeout: float | None = None) -> int:
-        """Writes records and publishes them with one store; returns how many were written."""
+        """Writes records and publishes them with one store; returns how many were written.
+
+        If it fails part-way (the ring stayed full until ``timeout``, the reader left), the
+        exception's ``written`` says how many records were published before it.
+        """
         h = self._handle()
         iov = B.IoVec(records if isinstance(records, (list, tuple)) else list(records))
         self._check_size(iov.largest)  # before anything is written
@@ -122,7 +160,11 @@ class RingWriter:
             if rc > 0:
                 done += rc
             elif rc not in _WAITING or clock.expired():
-                B.writer_fail(h, rc, self.path)
+                try:
+                    B.writer_fail(h, rc, self.path)
+                except RingError as e:
+                    e.written = done  # type: ignore[attr-defined]  # published: a retry must skip them
+                    raise
         return done
 
     def reserve(self, size: int, timeout: float | None = None) -> memoryview:
@@ -156,16 +198,25 @@ class RingWriter:
             B.writer_fail(h, rc, self.path)
 
     def close(self) -> None:
-        """Ends the stream: the reader drains what remains, then sees end of stream."""
+        """Ends the stream: the reader drains what remains, then sees end of stream.
+
+        The only way a stream ends complete (with a clean ``with`` exit): a writer that is
+        dropped without it aborts the stream.
+        """
         if self._h is not None:
-            B.writer_free(self._h)
-            self._h = None
+            B.writer_close(self._h)
+            self._free()
 
     def abort(self) -> None:
         """Ends the stream as incomplete: the reader drains what remains, then gets PeerLost."""
         if self._h is not None:
             B.writer_abort(self._h)
-            self.close()
+            self._free()
+
+    def _free(self) -> None:
+        if self._h is not None:
+            B.writer_free(self._h)  # aborts the stream unless it was closed
+            self._h = None
 
     def __enter__(self) -> RingWriter:
         return self
@@ -177,7 +228,7 @@ class RingWriter:
             self.abort()  # a writer that failed half-way must not look like a complete stream
 
     def __del__(self) -> None:
-        self.close()
+        self._free()  # dropped without close(): the producer failed, the stream is incomplete
 
 
 class Batch(Sequence[memoryview]):
@@ -242,7 +293,7 @@ class Batch(Sequence[memoryview]):
                              f"({dt.itemsize}); sizes here range {int(self._lens.min())}..{int(self._lens.max())}")
         if n == 0:
             return np.empty((0, 0), dt)
-        return np.ndarray((n, size // dt.itemsize), dt, buffer=self._view(), offset=0,
+        return np.ndarray((n, size // dt.itemsize), dt, buffer=self._view(), offset=int(self._offsets[0]),
                           strides=(self._stride, dt.itemsize))
 
     def release(self) -> None:
@@ -251,7 +302,12 @@ class Batch(Sequence[memoryview]):
 
 
 class RingReader:
-    """The consumer end of a ring. Open with :meth:`open`."""
+    """The consumer end of a ring. Open with :meth:`open`.
+
+    Threads: one thread reads (``read``, ``read_batch``, iteration) at a time. Record views and
+    batches may be dropped on any thread, and :meth:`close` may be called from any thread: a
+    read running meanwhile raises RingClosed, and the mapping stays until it has returned.
+    """
 
     def __init__(self, handle: B.Handle, path: str, max_batch: int = 4096) -> None:
         self._h: B.Handle | None = handle
@@ -261,13 +317,23 @@ class RingReader:
         self._leases: collections.deque[list[Any]] = collections.deque()  # [end_pos, released]
         self._closed = False
         self._eof = False
+        self._in_next = 0  # reads inside the C library: the handle must outlive them
+        # read(): the batch it serves records from (one C call per batch, not per record)
+        self._held: Batch | None = None
+        self._hbuf: memoryview | None = None
+        self._hoffs: list[int] = []
+        self._hends: list[int] = []
+        self._hi = 0
+        self._hn = 0
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], timeout: float | None = 5.0) -> RingReader:
         """Opens a ring as its reader, waiting up to ``timeout`` for the file to appear.
 
         Raises RingTimeout if no ready ring appeared, RingCorrupt if the file is not a valid
-        ring (or of another major layout version), RingError if the ring already has a reader.
+        ring (or of another major layout version), PeerLost if its creator died before finishing
+        it, RingError if the ring already has a live reader (a dead reader's slot is taken over:
+        records it had not given back come again).
         """
         p = _resolve(path)
         clock = _Clock(timeout)
@@ -287,37 +353,92 @@ class RingReader:
             raise ValueError(f"{self.path}: the reader is closed")
         return self._h
 
+    @staticmethod
+    def _empty() -> Batch:
+        return Batch(None, np.empty(0, np.uint32), np.empty(0, np.uint32), 0)
+
     def read_batch(self, max_records: int = 1024, timeout: float | None = None) -> Batch:
-        """Up to ``max_records`` records, waiting for at least one; empty only at end of stream."""
-        h = self._handle()
+        """Up to ``max_records`` records, waiting for at least one; empty only at end of stream.
+
+        A batch pins at most half the ring, so holding the previous batch while the next is
+        read never starves the writer, whatever the record sizes.
+        """
         if max_records < 1:
             raise ValueError("max_records must be >= 1")
-        if self._eof:
-            return Batch(None, np.empty(0, np.uint32), np.empty(0, np.uint32), 0)
-        sc = self._scratch
-        rc = _call_with_timeout(lambda ns: sc.next(h, max_records, ns), timeout)
-        if rc:
-            B.reader_fail(h, rc, self.path)
-        b = sc.batch
-        n = b.count
-        if n == 0:
-            self._eof = True
-            return Batch(None, np.empty(0, np.uint32), np.empty(0, np.uint32), 0)
-        entry = [b.end_pos, False]
+        if self._hi < self._hn:  # records read() has taken from the ring but not served yet
+            return self._rest_of_held(max_records)
         with self._lock:
-            self._leases.append(entry)
-        buf, _ = sc.lease(lambda _cdata, e=entry: self._lease_done(e))
-        return Batch(memoryview(buf), sc.offsets[:n].copy(), sc.lens[:n].copy(), b.stride)
+            h = self._handle()
+            if self._eof:
+                return self._empty()
+            self._in_next += 1
+        try:
+            sc = self._scratch
+            rc = _call_with_timeout(lambda ns: sc.next(h, max_records, ns), timeout)
+            if rc:
+                B.reader_fail(h, rc, self.path)
+            b = sc.batch
+            n = b.count
+            if n == 0:
+                self._eof = True
+                return self._empty()
+            entry = [b.end_pos, False]
+            with self._lock:
+                self._leases.append(entry)
+            buf, _ = sc.lease(lambda _cdata, e=entry: self._lease_done(e))
+            return Batch(memoryview(buf), sc.offsets[:n].copy(), sc.lens[:n].copy(), b.stride)
+        finally:
+            with self._lock:
+                self._in_next -= 1
+                if self._closed and not self._leases and not self._in_next:
+                    self._free()
+
+    def _rest_of_held(self, max_records: int) -> Batch:
+        held = self._held
+        assert held is not None
+        i, j = self._hi, min(self._hn, self._hi + max_records)
+        self._hi = j
+        batch = Batch(held._buf, held._offsets[i:j], held._lens[i:j], held._stride)
+        if j == self._hn:
+            self._drop_held()
+        return batch
+
+    def _drop_held(self) -> None:
+        self._held = self._hbuf = None
+        self._hi = self._hn = 0
 
     def read(self, timeout: float | None = None) -> memoryview | None:
-        """One record as a zero-copy memoryview; None at end of stream."""
-        batch = self.read_batch(1, timeout)
-        return batch[0] if len(batch) else None
+        """One record as a zero-copy memoryview; None at end of stream.
+
+        Served from a batch taken from the ring in one call (records already published come at
+        once; ``timeout`` applies when none is there). The batch's space goes back to the writer
+        once read() has moved past its last record and no view of it is left.
+        """
+        i = self._hi
+        buf = self._hbuf
+        if i < self._hn and buf is not None:  # None: close() on another thread dropped it
+            self._hi = i + 1
+            return buf[self._hoffs[i]:self._hends[i]]
+        return self._read_next_batch(timeout)
+
+    def _read_next_batch(self, timeout: float | None) -> memoryview | None:
+        self._drop_held()  # our hold must not pin the space while we wait for the next
+        batch = self.read_batch(self._scratch.max, timeout)
+        n = len(batch)
+        if n == 0:
+            return None
+        offs = batch._offsets.tolist()
+        ends = (batch._offsets + batch._lens).tolist()
+        buf = batch._view()
+        if n > 1:
+            self._held, self._hbuf, self._hoffs, self._hends = batch, buf, offs, ends
+            self._hi, self._hn = 1, n
+        return buf[offs[0]:ends[0]]
 
     def iter_batches(self, max_records: int = 1024, timeout: float | None = None) -> Iterator[Batch]:
         """Batches until end of stream.
 
-        A batch covers at most half the ring, so holding the previous batch while the next is
+        A batch pins at most half the ring, so holding the previous batch while the next is
         read never starves the writer; holding more than that can.
         """
         while True:
@@ -335,8 +456,9 @@ class RingReader:
             yield from records
 
     def _lease_done(self, entry: list[Any]) -> None:
-        # Called when the last view of a batch is gone (any thread). Space goes back in order:
-        # up to the oldest batch still viewed.
+        # Called when the last view of a batch is gone (any thread: fti_reader_release may run
+        # beside a next on the reading thread). Space goes back in order: up to the oldest batch
+        # still viewed.
         with self._lock:
             entry[1] = True
             end = None
@@ -345,14 +467,17 @@ class RingReader:
             if self._h is None:
                 return
             if end is not None:
-                B.reader_release(self._h, end)
-            if self._closed and not self._leases:
+                B.reader_release(self._h, end)  # positions come from the library: cannot fail
+            if self._closed and not self._leases and not self._in_next:
                 self._free()
 
     def _free(self) -> None:
         if self._h is not None:
-            B.reader_free(self._h)
-            self._h = None
+            h, self._h = self._h, None
+            if B.reader_max_record(h) * 4 >= _UNMAP_ASIDE_BYTES:
+                _free_aside(h)  # the ring is already closed: only the unmap and unlink remain
+            else:
+                B.reader_free(h)
 
     @property
     def eof(self) -> bool:
@@ -362,14 +487,16 @@ class RingReader:
     def close(self) -> None:
         """Leaves the ring: the writer's next write raises RingClosed.
 
-        The mapping stays until the last record view is gone, so views never dangle.
+        May be called from any thread; a read running meanwhile raises RingClosed. The mapping
+        stays until the last record view is gone and no read is running, so views never dangle.
         """
         with self._lock:
             if self._closed or self._h is None:
                 return
             self._closed = True
             B.reader_close(self._h)
-            if not self._leases:
+            self._drop_held()  # may give back the last lease (and free, in _lease_done)
+            if not self._leases and not self._in_next:
                 self._free()
 
     def __enter__(self) -> RingReader:

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -115,17 +116,51 @@ def _load(ctx: WorkerContext) -> Callable[[WorkerContext], Any]:
 
 
 def _watch_writer(ctx: WorkerContext, hb: hbm.HeartbeatWriter, stop: threading.Event) -> None:
-    """Ends the process when the writer side is lost, so the worker never waits forever."""
+    """Ends the process when the writer side is lost, so the worker never waits forever.
+
+    Lost: its process is gone, its heartbeat is stale, or no valid heartbeat (missing,
+    unreadable, garbage) was seen for longer than the timeout. The watchdog never dies silently:
+    an unexpected error is reported on stderr and counts as a missed heartbeat."""
     assert ctx.peer_heartbeat is not None
+    last_ok = time.monotonic()
+    reported: str | None = None
     while not stop.wait(ctx.heartbeat_interval):
-        verdict, peer = hbm.check(ctx.peer_heartbeat, ctx.heartbeat_timeout)
-        if verdict in (hbm.Liveness.EXITED, hbm.Liveness.STALE):
-            age = f"{peer.age():.1f} s" if peer else "?"
-            msg = (f"{PeerLost.__name__}: the writer side ({ctx.peer_heartbeat}) is {verdict.value}: "
-                   f"pid {peer.pid if peer else '?'}, heartbeat age {age}")
-            print(msg, file=sys.stderr, flush=True)
+        try:
+            verdict, peer = hbm.check(ctx.peer_heartbeat, ctx.heartbeat_timeout)
+        except Exception as e:  # noqa: BLE001 - check() returns verdicts; this is a bug, not a reason to stop watching
+            verdict, peer = hbm.Liveness.UNREADABLE, None
+            if reported != repr(e):
+                reported = repr(e)
+                print(f"flinktf_ipc.worker: the writer watchdog could not check {ctx.peer_heartbeat}: {e!r}",
+                      file=sys.stderr, flush=True)
+        now = time.monotonic()
+        if verdict in (hbm.Liveness.ALIVE, hbm.Liveness.FINISHED, hbm.Liveness.FAILED):
+            last_ok = now
+            continue
+        unseen = now - last_ok
+        if verdict in (hbm.Liveness.MISSING, hbm.Liveness.UNREADABLE) and unseen <= ctx.heartbeat_timeout:
+            continue
+        if peer is not None:
+            what = f"{verdict.value}: pid {peer.pid}, heartbeat age {peer.age():.1f} s"
+        else:
+            what = f"{verdict.value}: no valid heartbeat for {unseen:.1f} s (timeout {ctx.heartbeat_timeout} s)"
+        msg = f"{PeerLost.__name__}: the writer side ({ctx.peer_heartbeat}) is {what}"
+        print(msg, file=sys.stderr, flush=True)
+        try:
             hb.stop(hbm.State.FAILED, msg)
+        finally:
             os._exit(EXIT_PEER_LOST)
+
+
+def _watchdog(ctx: WorkerContext, hb: hbm.HeartbeatWriter, stop: threading.Event) -> None:
+    """Runs :func:`_watch_writer`; if it ever ends by an error, the process ends too (a worker
+    whose watchdog died could wait forever for a writer that is gone)."""
+    try:
+        _watch_writer(ctx, hb, stop)
+    except BaseException:  # noqa: BLE001 - reported, then the process exits
+        traceback.print_exc()
+        print("flinktf_ipc.worker: the writer watchdog failed; exiting", file=sys.stderr, flush=True)
+        os._exit(EXIT_FAILED)
 
 
 def run(ctx: WorkerContext) -> int:
@@ -136,7 +171,7 @@ def run(ctx: WorkerContext) -> int:
     if hb is not None:
         hb.start()
         if ctx.peer_heartbeat:
-            threading.Thread(target=_watch_writer, args=(ctx, hb, stop), name="writer-watch", daemon=True).start()
+            threading.Thread(target=_watchdog, args=(ctx, hb, stop), name="writer-watch", daemon=True).start()
     try:
         _load(ctx)(ctx)
     except BaseException as e:  # noqa: BLE001 - every failure is reported, then the process exits

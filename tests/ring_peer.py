@@ -85,6 +85,27 @@ def read_then_hang(path: str) -> None:
     reader.close()
 
 
+def write_then_drop(path: str, n: int, how: str) -> None:
+    """Writes n records, then leaves without close(): `del` (the writer is collected) or an
+    exception that ends the process."""
+    w = RingWriter.create(path, capacity=1 << 16)
+    for i in range(n):
+        w.write(i.to_bytes(8, "little"))
+    print("written", flush=True)
+    input()  # the test attached its reader
+    if how == "raise":
+        raise RuntimeError("the producer failed")
+    del w
+
+
+def read_take_hang(path: str) -> None:
+    """Opens as reader, takes one batch and keeps it (never released), waits to be killed."""
+    reader = RingReader.open(path, timeout=30)
+    batch = reader.read_batch(1000, timeout=30)
+    print(f"took {len(batch)}", flush=True)
+    time.sleep(600)
+
+
 def write_pattern(path: str, n: int, size: int) -> None:
     """Writes n records of `size` bytes, record i filled with i & 0xFF. A write that finds the
     ring full for 1 s prints "full at I" once, then waits as long as it takes."""
@@ -112,6 +133,10 @@ if __name__ == "__main__":
         write_then_hang(path, int(rest[0]))
     elif role == "write-pattern":
         write_pattern(path, int(rest[0]), int(rest[1]))
+    elif role == "write-drop":
+        write_then_drop(path, int(rest[0]), rest[1])
+    elif role == "read-take-hang":
+        read_take_hang(path)
     elif role == "read-hang":
         read_then_hang(path)
     else:

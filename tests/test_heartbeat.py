@@ -112,3 +112,82 @@ def test_context_manager_records_outcome(tmp_path):
         raise RuntimeError("bad input")
     hb = hbm.read_heartbeat(tmp_path / "ko")
     assert hb.state is State.FAILED and "bad input" in hb.message
+
+
+# ---- damaged files: check() always returns a verdict (issue 12 item 2) --------------------------
+
+def _age_file(path, seconds):
+    t = time.time() - seconds
+    os.utime(path, (t, t), follow_symlinks=False)
+
+
+def _valid(pid=None, mono_ns=None):
+    return hbm.encode(Heartbeat("writer", pid or os.getpid(), hbm._binding.process_start_time(os.getpid()),
+                                time.time_ns(), mono_ns or time.monotonic_ns(), 1, State.RUNNING))
+
+
+DAMAGED = {
+    "garbage": lambda p: p.write_text("this is not a heartbeat"),
+    "binary": lambda p: p.write_bytes(b"version=1\nrole=\xff\xfe\x00\n"),
+    "bad_number": lambda p: p.write_text(_valid().replace("seq=1", "seq=one")),
+    "huge_pid": lambda p: p.write_text(_valid(pid=10**30)),
+    "future": lambda p: p.write_text(_valid(mono_ns=time.monotonic_ns() + 3600 * 10**9)),
+    "empty": lambda p: p.write_text(""),
+    "directory": lambda p: p.mkdir(),
+    "fifo": lambda p: os.mkfifo(p),
+    "symlink": lambda p: (p.with_name("target").write_text(_valid()), p.symlink_to(p.with_name("target"))),
+    "huge": lambda p: p.write_text("x=" + "y" * (1 << 20)),
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", sorted(DAMAGED))
+def test_check_gives_a_verdict_for_a_damaged_file_unreadable_then_stale(tmp_path, kind):
+    path = tmp_path / "hb"
+    DAMAGED[kind](path)
+    with pytest.raises(ValueError):
+        hbm.read_heartbeat(path)  # the reason, for whoever wants it (a FIFO does not block)
+    assert hbm.check(path, timeout=5) == (Liveness.UNREADABLE, None)
+    _age_file(path, 6)
+    assert hbm.check(path, timeout=5) == (Liveness.STALE, None)
+
+
+def test_heartbeat_files_are_private_and_a_symlink_is_replaced_not_followed(tmp_path):
+    target = tmp_path / "precious"
+    target.write_text("keep me")
+    (tmp_path / "hb").symlink_to(target)
+    w = HeartbeatWriter(tmp_path / "hb", "worker")
+    w.beat()
+    assert target.read_text() == "keep me"
+    assert not (tmp_path / "hb").is_symlink()
+    assert os.stat(tmp_path / "hb").st_mode & 0o777 == 0o600
+    assert hbm.check(tmp_path / "hb")[0] is Liveness.ALIVE
+
+
+@pytest.mark.timeout(60)
+def test_writer_thread_survives_failed_writes_reports_them_and_leaves_no_temp_file(tmp_path, capfd):
+    d = tmp_path / "d"
+    d.mkdir()
+    w = HeartbeatWriter(d / "hb", "worker", interval=0.02).start()
+    try:
+        # The target became a non-empty directory: every rename fails (EISDIR/ENOTEMPTY).
+        (d / "hb").unlink()
+        (d / "hb").mkdir()
+        (d / "hb" / "x").write_text("")
+        deadline = time.monotonic() + 20
+        while w.failures < 5:
+            assert time.monotonic() < deadline, "the beating thread stopped"
+            time.sleep(0.02)
+        assert w._thread is not None and w._thread.is_alive()
+        assert sorted(os.listdir(d)) == ["hb"], "no temp file left behind"
+        # Fixed: it writes again.
+        (d / "hb" / "x").unlink()
+        (d / "hb").rmdir()
+        while hbm.check(d / "hb")[0] is not Liveness.ALIVE:
+            assert time.monotonic() < deadline, "the beating thread did not resume"
+            time.sleep(0.02)
+    finally:
+        w.stop()
+    err = capfd.readouterr().err
+    assert err.count("cannot write") == 1, err  # reported once, not once per interval
+    assert "written again" in err

@@ -222,7 +222,8 @@ def test_errno_mapping_is_complete():
 
     for code, exc in [(errno.ETIMEDOUT, RingTimeout), (errno.EPIPE, RingClosed),
                       (errno.EOWNERDEAD, PeerLost), (errno.EPROTO, RingCorrupt),
-                      (errno.EMSGSIZE, RecordTooLarge), (errno.ENOSPC, OSError)]:
+                      (errno.EMSGSIZE, RecordTooLarge), (errno.ENOSPC, RingError),
+                      (errno.EACCES, RingError), (errno.ELOOP, RingError), (errno.ENOMEM, RingError)]:
         with pytest.raises(exc, match="some/path"):
             _binding.raise_for(-code, "some/path")
 

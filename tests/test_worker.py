@@ -208,3 +208,35 @@ def test_flush_timeout_defaults_below_the_checkpoint_timeout_and_names_ring_work
     pid = int((job_dir["out"] / "pid-0").read_text())
     assert f"worker process {pid}" in text, text[-4000:]
     assert "Checkpoint expired" not in text, text[-4000:]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("damage", ["garbage", "fifo", "directory", "deleted", "future"])
+def test_worker_exits_when_the_writer_heartbeat_is_damaged(tmp_path, damage):
+    """Issue 12 item 2: a damaged writer heartbeat killed the watchdog (or blocked it, a FIFO, or
+    was ignored: missing, a future time) and the worker waited forever; now it is a lost writer
+    after the timeout: exit 3, PeerLost."""
+    peer_hb = tmp_path / "writer.hb"
+    hbm.HeartbeatWriter(peer_hb, "writer").beat()  # a valid one first, as the JVM writes it before the start
+    p = start_worker(tmp_path, "waits", [], peer_heartbeat=str(peer_hb), heartbeat_timeout=1.0)
+    try:
+        time.sleep(0.5)
+        peer_hb.unlink()
+        if damage == "garbage":
+            peer_hb.write_bytes(b"\xff\xfe not a heartbeat")
+        elif damage == "fifo":
+            os.mkfifo(peer_hb)
+        elif damage == "directory":
+            peer_hb.mkdir()
+        elif damage == "future":
+            hb = hbm.Heartbeat("writer", os.getpid(), hbm._binding.process_start_time(os.getpid()), time.time_ns(),
+                               time.monotonic_ns() + 3600 * 10**9, 1, hbm.State.RUNNING)
+            peer_hb.write_text(hbm.encode(hb))
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 3, err
+        assert "PeerLost" in err, err
+        assert hbm.read_heartbeat(tmp_path / "worker.hb").state is hbm.State.FAILED
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

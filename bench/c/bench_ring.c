@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define GROUP 64 /* records per publication: write_many */
+static char TERR[256];
 
 static double now_s(void)
 {
@@ -26,7 +27,7 @@ static double now_s(void)
 static int writer(const char *path, uint32_t size, uint64_t n, uint64_t cap)
 {
     fti_writer *w;
-    if (fti_writer_create(path, cap, 8, &w) != 0)
+    if (fti_writer_create(path, cap, 8, &w, TERR, sizeof TERR) != 0)
         return 1;
     uint8_t *src = malloc(size ? size : 1);
     memset(src, 0xab, size);
@@ -85,7 +86,8 @@ int main(int argc, char **argv)
         for (uint32_t i = 0; i < b.count; i++)
             check += b.base[off[i]]; /* touch every record */
         got += b.count;
-        fti_reader_release(r, b.end_pos);
+        if (fti_reader_release(r, b.end_pos) != 0)
+            return 4;
     }
     double ring_s = now_s() - t0;
     fti_reader_free(r);

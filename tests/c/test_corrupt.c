@@ -58,7 +58,7 @@ int main(int argc, char **argv)
         uint32_t align = rng_next(&rng) & 1 ? 8 : 64;
         const char *path = test_path("corrupt");
         fti_writer *w;
-        CHECK_EQ(fti_writer_create(path, cap, align, &w), 0);
+        CHECK_EQ(fti_writer_create(path, cap, align, &w, TERR, sizeof TERR), 0);
         /* records, with a wrap in most rings: write and consume a prefix first */
         uint64_t skip = rng_next(&rng) % cap;
         fti_reader *r;
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
             fti_batch b;
             uint32_t off, ln;
             CHECK_EQ(fti_reader_next(r, 1, &b, &off, &ln, 0), 0);
-            fti_reader_release(r, b.end_pos);
+            CHECK_EQ(fti_reader_release(r, b.end_pos), 0);
             done += ln + align;
         }
         int n = (int)(rng_next(&rng) % 40);
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
                     CHECK((uint64_t)off[i] + ln[i] <= cap);
                     memcpy(sink, b.base + off[i], ln[i]); /* touches every byte handed out */
                 }
-                fti_reader_release(r, b.end_pos);
+                CHECK_EQ(fti_reader_release(r, b.end_pos), 0);
             }
             fti_reader_free(r);
         }

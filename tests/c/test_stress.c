@@ -78,7 +78,7 @@ static void read_all(fti_reader *r)
             }
             bytes += len[i];
         }
-        fti_reader_release(r, b.end_pos);
+        CHECK_EQ(fti_reader_release(r, b.end_pos), 0);
     }
     CHECK_EQ(seq, n_records);
     printf("  %llu records, %llu payload bytes checked\n", (unsigned long long)seq, (unsigned long long)bytes);
@@ -91,7 +91,7 @@ static void stress_fork(void)
     pid_t child = fork();
     if (child == 0) {
         fti_writer *w;
-        CHECK_EQ(fti_writer_create(path, 1 << 20, 8, &w), 0);
+        CHECK_EQ(fti_writer_create(path, 1 << 20, 8, &w, TERR, sizeof TERR), 0);
         writer_main(w);
         fti_writer_free(w);
         _exit(0);
@@ -117,7 +117,7 @@ static void stress_threads(uint32_t align)
     fti_writer *w;
     fti_reader *r;
     char err[256];
-    CHECK_EQ(fti_writer_create(path, 1 << 16, align, &w), 0);
+    CHECK_EQ(fti_writer_create(path, 1 << 16, align, &w, TERR, sizeof TERR), 0);
     CHECK_EQ(fti_reader_open(path, &r, err, sizeof err), 0);
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, writer_main, w), 0);

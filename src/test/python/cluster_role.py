@@ -73,8 +73,12 @@ if ctx["rings"]:
     from flinktf_ipc.arrow import ArrowRingReader
 
     ids = []
-    for batch in ArrowRingReader(ctx["rings"][0], timeout=60):
+    reader = ArrowRingReader(ctx["rings"][0], timeout=60)
+    while (batch := reader.read_batch(60)) is not None:
         ids.extend(batch.column("id").to_pylist())
+        # Let go before waiting for the next: a held batch pins its ring space, and a checkpoint
+        # waits until the reader released everything before the barrier.
+        del batch
 
 line = {"role": ctx["role"], "index": ctx["index"], "attempt": ctx["attempt"], "port": port,
         "pid": os.getpid(), "spec": spec, "cluster": cluster, "rings": ctx["rings"], "ids": ids}

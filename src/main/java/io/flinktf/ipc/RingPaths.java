@@ -94,8 +94,11 @@ public final class RingPaths {
                 // created concurrently (another subtask): checked below
             }
         }
+        if (Files.isSymbolicLink(dir)) {
+            throw new IOException("ring directory " + dir + " is a symlink; it must be a real directory");
+        }
         if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
-            throw new IOException("ring directory " + dir + " is not a directory (or is a symlink)");
+            throw new IOException("ring directory " + dir + " is not a directory");
         }
         int owner = (Integer) Files.getAttribute(dir, "unix:uid", LinkOption.NOFOLLOW_LINKS);
         if (owner != currentUid()) {

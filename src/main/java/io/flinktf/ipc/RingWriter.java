@@ -130,7 +130,14 @@ public final class RingWriter implements AutoCloseable {
         try (FileChannel ch = FileChannel.open(path, opts,
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")))) {
             try {
-                ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // sparse: tmpfs allocates on touch
+                // Every page reserved now, as fti_writer_create does: a sparse file on a full
+                // tmpfs would fail with SIGBUS (InternalError) at the first write to a new page.
+                int rc = NativeRing.allocate(path, size);
+                if (rc != 0) {
+                    throw new java.nio.file.FileSystemException(path.toString(), null, "cannot reserve "
+                            + size + " bytes for the ring: "
+                            + (rc == -28 ? "no space left on device (ENOSPC)" : "errno " + -rc));
+                }
                 buf = ch.map(FileChannel.MapMode.READ_WRITE, 0, size);
                 key = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
             } catch (IOException | RuntimeException e) {

@@ -100,6 +100,56 @@ class AbortAndHeartbeatTest {
         assertFalse(Files.exists(hbPath));
     }
 
+    private static String validBeat(String pid, long monoNanos) {
+        return "version=1\nrole=worker\npid=" + pid + "\nstart_time=1\nwall_ns=1\nmono_ns=" + monoNanos
+                + "\nseq=1\nstate=running\nmessage=\n";
+    }
+
+    @Test
+    void damagedHeartbeatFilesAreIOExceptionsAndAFifoDoesNotBlock() throws Exception {
+        Path garbage = tmp.resolve("garbage.hb");
+        Files.write(garbage, new byte[] {'v', '=', (byte) 0xff, (byte) 0xfe, 0, '\n'});
+        Path dir = Files.createDirectory(tmp.resolve("dir.hb"));
+        Path fifo = tmp.resolve("fifo.hb");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        Path future = tmp.resolve("future.hb");
+        Files.writeString(future, validBeat("1", System.nanoTime() + TimeUnit.HOURS.toNanos(1)));
+        Path hugePid = tmp.resolve("pid.hb");
+        Files.writeString(hugePid, validBeat("99999999999999999999", System.nanoTime()));
+        Path badEscape = tmp.resolve("escape.hb");
+        Files.writeString(badEscape, validBeat("1", System.nanoTime()) + "message=\\uZZZZ\n");
+        Path link = tmp.resolve("link.hb");
+        Path target = tmp.resolve("target");
+        Files.writeString(target, validBeat("1", System.nanoTime()));
+        Files.createSymbolicLink(link, target);
+        for (Path p : new Path[] {garbage, dir, fifo, future, hugePid, badEscape, link}) {
+            IOException e = assertThrows(IOException.class, () -> HeartbeatFile.read(p), p.toString());
+            assertTrue(e.getMessage().contains(p.toString()), e.getMessage());
+        }
+        assertNotNull(HeartbeatFile.read(target));
+    }
+
+    @Test
+    void heartbeatFilesArePrivateReplaceASymlinkAndAFailedWriteLeavesNoTempFile() throws Exception {
+        Path target = tmp.resolve("precious");
+        Files.writeString(target, "keep me");
+        Path hbPath = tmp.resolve("w.writer.hb");
+        Files.createSymbolicLink(hbPath, target);
+        HeartbeatFile hb = new HeartbeatFile(hbPath, "writer");
+        hb.write("running", "", Collections.emptyMap());
+        assertEquals("keep me", Files.readString(target));
+        assertFalse(Files.isSymbolicLink(hbPath));
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(hbPath)));
+        Files.delete(hbPath);
+        Files.createDirectories(hbPath.resolve("x")); // a non-empty directory: the rename fails
+        assertThrows(IOException.class, () -> hb.write("running", "", Collections.emptyMap()));
+        try (java.util.stream.Stream<Path> files = Files.list(tmp)) {
+            assertEquals(java.util.List.of("precious", "w.writer.hb"),
+                    files.map(f -> f.getFileName().toString()).sorted().collect(java.util.stream.Collectors.toList()));
+        }
+    }
+
     @Test
     void restartedAttemptsGetTheirOwnRingAndHeartbeatFiles() {
         Path base = tmp;
@@ -114,7 +164,7 @@ class AbortAndHeartbeatTest {
 
     @Test
     void builderChecksWorkerSettings() {
-        RingSink.Builder<byte[]> b = RingSink.<byte[]>builder().setName("w").setEncoder(RecordEncoders.bytes());
+        RingSinkBuilder<byte[]> b = RingSink.<byte[]>builder().setName("w").setEncoder(RecordEncoders.bytes());
         assertThrows(IllegalArgumentException.class, () -> b.setWorkerEntry(""));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.setWorkerEntry("train.py:main"));
         assertTrue(e.getMessage().contains("absolute"), e.getMessage());
@@ -125,10 +175,10 @@ class AbortAndHeartbeatTest {
         assertTrue(s.getMessage().contains("twice the heartbeatInterval"), s.getMessage());
         RingSink<byte[]> sink = b.setHeartbeatTimeoutMillis(10_000).setWorkerProperty("epochs", "3").build();
         assertEquals("python3", sink.workerPython(), "no job python.executable: python3");
-        assertEquals("3", sink.config().workerProperties.get("epochs"));
-        assertEquals("pkg.train:main", sink.config().workerEntry);
+        assertEquals("3", sink.config().worker().properties().get("epochs"));
+        assertEquals("pkg.train:main", sink.config().worker().entry());
         assertThrows(IllegalArgumentException.class, () -> b.setWorkerExitGraceMillis(0));
-        assertEquals(60_000_000_000L, sink.config().workerExitGraceNanos, "a finished worker gets 60 s to exit");
+        assertEquals(60_000_000_000L, sink.config().worker().exitGraceNanos(), "a finished worker gets 60 s to exit");
     }
 
     @Test
@@ -139,7 +189,7 @@ class AbortAndHeartbeatTest {
         assertEquals(300 * s, RingSink.defaultFlushTimeoutNanos(3600 * s), "at most 5 min");
         assertEquals(300 * s, RingSink.defaultFlushTimeoutNanos(0), "unknown checkpoint timeout");
         RingSink<byte[]> unset = RingSink.<byte[]>builder().setName("f").setEncoder(RecordEncoders.bytes()).build();
-        assertEquals(0, unset.config().flushTimeoutNanos, "unset: derived from the job when the graph is built");
+        assertEquals(0, unset.config().flushTimeoutNanos(), "unset: derived from the job when the graph is built");
         assertEquals(300 * s, unset.flushTimeoutNanos());
         RingSink<byte[]> set = RingSink.<byte[]>builder().setName("f").setEncoder(RecordEncoders.bytes())
                 .setFlushTimeoutMillis(1234).build();

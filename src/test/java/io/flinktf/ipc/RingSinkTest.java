@@ -29,7 +29,7 @@ class RingSinkTest {
 
     @Test
     void builderChecksArgumentsWithClearMessages() {
-        RingSink.Builder<byte[]> b = RingSink.builder();
+        RingSinkBuilder<byte[]> b = RingSink.builder();
         assertMessage(() -> b.setName("a/b"), "ring name");
         assertMessage(() -> b.setName(""), "ring name");
         assertMessage(() -> b.setBaseDir("relative/dir"), "absolute");

@@ -71,6 +71,36 @@ class RingWriterTest {
     }
 
     @Test
+    void aSymlinkedRingDirectoryIsRefusedAndSaysSo() throws Exception {
+        Path real = Files.createDirectory(tmp.resolve("real"),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path link = Files.createSymbolicLink(tmp.resolve("linked"), real);
+        java.io.IOException e = assertThrows(java.io.IOException.class,
+                () -> RingWriter.create(link.resolve("a.ring"), 4096, 8));
+        assertTrue(e.getMessage().contains("symlink"), e.getMessage());
+        assertFalse(Files.exists(real.resolve("a.ring")));
+    }
+
+    @Test
+    void aNameWithANulIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> RingPaths.ringPath(tmp, "x.ring\0junk", 0));
+        assertThrows(IllegalArgumentException.class, () -> RingPaths.ringPath(tmp, "", 0));
+    }
+
+    @Test
+    void creationReservesEveryPage() throws Exception {
+        Path p = tmp.resolve("rings").resolve("full.ring");
+        try (RingWriter w = RingWriter.create(p, 1 << 20, 8)) {
+            // a sparse file would have almost no blocks; a reserved one has them all (512-byte units)
+            long blocks = (Long) Files.getAttribute(p, "unix:size") > 0
+                    ? Long.parseLong(new String(new ProcessBuilder("stat", "-c", "%b", p.toString())
+                            .start().getInputStream().readAllBytes()).trim())
+                    : 0;
+            assertTrue(blocks * 512 >= HEADER_SIZE + (1 << 20), "blocks " + blocks);
+        }
+    }
+
+    @Test
     void rejectsBadGeometryWithClearMessages() {
         IllegalArgumentException e =
                 assertThrows(IllegalArgumentException.class, () -> RingWriter.create(tmp.resolve("x"), 5000, 8));

@@ -1,5 +1,8 @@
 package io.flinktf.ipc.arrow;
 
+import io.flinktf.ipc.RecordEncoder;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Set;
@@ -27,6 +30,11 @@ public final class ArrowBatchEncoder {
     private final Columns.Layout layout = new Columns.Layout();
     private int rows;
     private boolean broken;
+    // The layout of the current batch once prepare() ran; null: not prepared.
+    private byte[] preparedMeta;
+    private long[] preparedBuffers;
+    private int preparedPrefix;
+    private int preparedSize;
 
     public ArrowBatchEncoder(ArrowSchema schema) {
         this.schema = schema;
@@ -41,6 +49,9 @@ public final class ArrowBatchEncoder {
 
     /** Appends one row; its arity must be the schema's. */
     public void add(Row row) {
+        if (preparedMeta != null) {
+            throw new IllegalStateException("ArrowBatchEncoder: the batch was laid out for a write; write it first");
+        }
         if (broken) {
             throw new IllegalStateException("ArrowBatchEncoder: an earlier row failed half-way; the batch is lost");
         }
@@ -81,8 +92,41 @@ public final class ArrowBatchEncoder {
 
     /** The RecordBatch message of the rows added since the last call (possibly none); starts a new batch. */
     public byte[] encode() {
+        byte[] out = new byte[prepare()];
+        writeTo(ByteBuffer.wrap(out));
+        return out;
+    }
+
+    /**
+     * Writes the batch straight into a ring's reserved frame (one copy of each column buffer, no
+     * intermediate message array): {@code ringWriter.write(encoder, ArrowBatchEncoder.IN_PLACE,
+     * timeout)}. The writer asks the size first, and may ask again after a wait that timed out;
+     * the batch is laid out once and starts anew once written.
+     */
+    public static final RecordEncoder<ArrowBatchEncoder> IN_PLACE = new RecordEncoder<ArrowBatchEncoder>() {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public int encodedSize(ArrowBatchEncoder batch) {
+            return batch.prepare();
+        }
+
+        @Override
+        public void encode(ArrowBatchEncoder batch, ByteBuffer target) {
+            batch.writeTo(target);
+        }
+    };
+
+    /**
+     * Lays the current batch out (once: again only after {@link #writeTo}) and returns the size of
+     * its message: continuation, metadata length, flatbuffer, padding, body.
+     */
+    int prepare() {
         if (broken) {
             throw new IllegalStateException("ArrowBatchEncoder: an earlier row failed half-way; the batch is lost");
+        }
+        if (preparedMeta != null) {
+            return preparedSize;
         }
         layout.reset();
         for (Columns.Column c : columns) {
@@ -107,17 +151,55 @@ public final class ArrowBatchEncoder {
         fb.addOffset(2, bufVec);
         int batch = fb.endTable();
         byte[] meta = ArrowSchema.message(fb, ArrowSchema.HEADER_RECORD_BATCH, batch, bodyLength);
-        byte[] out = encapsulate(meta, bodyLength, BODY_ALIGN);
-        int bodyStart = out.length - (int) bodyLength;
-        for (int i = 0; i < nb; i++) {
-            System.arraycopy(layout.bufData[i], 0, out, bodyStart + (int) buffers[2 * i], layout.bufLen[i]);
+        long prefix = align(8L + meta.length, BODY_ALIGN);
+        long total = prefix + bodyLength;
+        if (total > Integer.MAX_VALUE - 64) {
+            throw new IllegalStateException("Arrow message of " + total + " bytes: lower the batch limits");
         }
+        preparedMeta = meta;
+        preparedBuffers = buffers;
+        preparedPrefix = (int) prefix;
+        preparedSize = (int) total;
+        return preparedSize;
+    }
+
+    /**
+     * Writes the prepared message at {@code target}'s position (relative puts, exactly {@link
+     * #prepare()} bytes, padding zeroed: a ring frame holds old bytes) and starts a new batch.
+     */
+    void writeTo(ByteBuffer target) {
+        prepare();
+        ByteOrder order = target.order();
+        target.order(ByteOrder.LITTLE_ENDIAN);
+        int start = target.position();
+        target.putInt(0xFFFFFFFF);
+        target.putInt(preparedPrefix - 8);
+        target.put(preparedMeta);
+        zeros(target, start + preparedPrefix - target.position());
+        int bodyStart = start + preparedPrefix;
+        for (int i = 0; i < layout.bufCount; i++) {
+            zeros(target, bodyStart + (int) preparedBuffers[2 * i] - target.position());
+            target.put(layout.bufData[i], 0, layout.bufLen[i]);
+        }
+        zeros(target, start + preparedSize - target.position());
+        target.order(order);
+        preparedMeta = null;
+        preparedBuffers = null;
         layout.reset();
         for (Columns.Column c : columns) {
             c.reset();
         }
         rows = 0;
-        return out;
+    }
+
+    private static final byte[] ZEROS = new byte[BODY_ALIGN];
+
+    private static void zeros(ByteBuffer target, int n) {
+        while (n > 0) {
+            int k = Math.min(n, ZEROS.length);
+            target.put(ZEROS, 0, k);
+            n -= k;
+        }
     }
 
     /** Drops the rows gathered so far. */
@@ -125,6 +207,9 @@ public final class ArrowBatchEncoder {
         for (Columns.Column c : columns) {
             c.reset();
         }
+        layout.reset();
+        preparedMeta = null;
+        preparedBuffers = null;
         rows = 0;
         broken = false;
     }

@@ -2,6 +2,7 @@ package io.flinktf.ipc.arrow;
 
 import io.flinktf.ipc.RecordEncoders;
 import io.flinktf.ipc.RingSink;
+import io.flinktf.ipc.RingSinkBuilder;
 import java.util.Map;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.java.typeutils.RowTypeInfo;
@@ -35,7 +36,7 @@ public final class ArrowRings {
      * @throws IllegalArgumentException for a column type without an Arrow mapping or a bad shape
      */
     public static DataStreamSink<byte[]> sinkTo(DataStream<Row> stream, RowTypeInfo type, Map<String, int[]> shapes,
-            RingSink.Builder<byte[]> sink, ArrowBatchOptions options) {
+            RingSinkBuilder<byte[]> sink, ArrowBatchOptions options) {
         if (stream == null || sink == null) {
             throw new IllegalArgumentException("ArrowRings: stream and sink builder must not be null");
         }
@@ -55,7 +56,7 @@ public final class ArrowRings {
 
     /** {@link #sinkTo} with default batch options. */
     public static DataStreamSink<byte[]> sinkTo(DataStream<Row> stream, RowTypeInfo type, Map<String, int[]> shapes,
-            RingSink.Builder<byte[]> sink) {
+            RingSinkBuilder<byte[]> sink) {
         return sinkTo(stream, type, shapes, sink, null);
     }
 }

@@ -20,7 +20,6 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.operators.MailboxExecutor;
@@ -134,31 +133,21 @@ final class RoleOperator extends AbstractStreamOperator<Row>
 
     private void startProcess() throws IOException {
         TFClusterConfig c = settings.config;
-        WorkerSupervisor.Settings s = new WorkerSupervisor.Settings();
-        s.python = settings.python;
-        s.entry = c.entry();
-        s.ring = ring != null ? files.ring : null;
-        s.stem = files.stem;
-        s.rings = ring != null ? Collections.singletonList(files.ring) : Collections.emptyList();
-        s.role = settings.role;
-        s.index = index;
-        s.attempt = attempt;
-        s.heartbeatIntervalNanos = TimeUnit.MILLISECONDS.toNanos(c.heartbeatIntervalMillis());
-        s.heartbeatTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(c.heartbeatTimeoutMillis());
-        s.shutdownGraceNanos = TimeUnit.MILLISECONDS.toNanos(c.shutdownGraceMillis());
-        s.exitGraceNanos = TimeUnit.MILLISECONDS.toNanos(c.exitGraceMillis());
-        s.checkpointDir = c.checkpointDir() == null ? null
-                : Paths.get(c.checkpointDir(), settings.role + "-" + index).toString();
-        s.properties = c.properties();
-        s.logDir = c.logDir() == null ? null : Paths.get(c.logDir());
-        s.who = who;
         RingWriter r = ring;
-        s.recordsWritten = r == null ? () -> 0L : r::recordsWritten;
-        s.clusterJson = clusterJson();
-        s.exitZeroIsSuccess = ring == null; // an unfed role's process is done when its entry returns
-        s.extraFiles = Arrays.asList(files.address, files.spec, files.companion("spec.json.tmp"));
+        WorkerSupervisor.Task task = new WorkerSupervisor.Task(settings.role, index, attempt, files.stem)
+                .checkpointDir(c.checkpointDir() == null ? null
+                        : Paths.get(c.checkpointDir(), settings.role + "-" + index).toString())
+                .who(who)
+                .progress(r == null ? () -> 0L : r::recordsWritten)
+                // an unfed role's process is done when its entry returns, whenever that is
+                .cluster(clusterJson(), r == null, Arrays.asList(files.address, files.spec, files.companion("spec.json.tmp")));
+        if (r != null) {
+            task.ring(files.ring);
+        } else {
+            task.noRing();
+        }
         try {
-            process = WorkerSupervisor.start(s);
+            process = WorkerSupervisor.start(settings.worker, task);
         } catch (IOException e) {
             if (ring != null) {
                 ring.abort();
@@ -170,8 +159,6 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         if (ring != null) {
             ring.setWaitCheck(process::check); // a hung process ends a ring wait at once
         }
-        LOG.info("{}: started process {} ({} -P -m flinktf_ipc.worker, entry {}, files {}.*)", who, process.pid(),
-                settings.python, c.entry(), files.stem);
     }
 
     /** The context file's "cluster" object (docs/FORMAT.md "TF cluster"). */
@@ -228,8 +215,15 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         if (encoder.rows() == 0 || done) {
             return;
         }
-        writeRecord(encoder.encode());
+        // In place: the column buffers go straight into the reserved frame (no message array).
+        writeWaiting(timeout -> ring.write(encoder, ArrowBatchEncoder.IN_PLACE, timeout));
         ring.publish();
+    }
+
+    /** One ring write with a timeout: a record, or the current batch in place. */
+    @FunctionalInterface
+    private interface RingWrite {
+        void write(long timeoutNanos) throws IOException, InterruptedException;
     }
 
     /**
@@ -237,12 +231,16 @@ final class RoleOperator extends AbstractStreamOperator<Row>
      * event the process waits for, the poll timer), so a full ring never holds up the cluster.
      */
     private void writeRecord(byte[] record) throws Exception {
+        writeWaiting(timeout -> ring.write(record, timeout));
+    }
+
+    private void writeWaiting(RingWrite write) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.config.writeTimeoutMillis());
         writing = true;
         try {
             while (true) {
                 try {
-                    ring.write(record, SLICE_NS);
+                    write.write(SLICE_NS);
                     return;
                 } catch (RingTimeoutException e) {
                     if (System.nanoTime() - deadline > 0) {

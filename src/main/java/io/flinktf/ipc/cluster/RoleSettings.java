@@ -2,6 +2,7 @@ package io.flinktf.ipc.cluster;
 
 import io.flinktf.ipc.RingPaths;
 import io.flinktf.ipc.arrow.ArrowSchema;
+import io.flinktf.ipc.internal.WorkerOptions;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -14,8 +15,8 @@ final class RoleSettings implements Serializable {
     final String role;
     /** null: Flink does not feed this role (no ring). */
     final ArrowSchema schema;
-    /** The interpreter of the processes, resolved from the config and the job's python.executable. */
-    final String python;
+    /** How the processes start and are watched, the interpreter resolved (config, else the job's python.executable). */
+    final WorkerOptions worker;
     /** The flush timeout of a checkpoint, resolved from the config and the job's checkpoint timeout. */
     final long flushTimeoutNanos;
 
@@ -23,7 +24,7 @@ final class RoleSettings implements Serializable {
         this.config = config;
         this.role = role;
         this.schema = schema;
-        this.python = python;
+        this.worker = config.processOptions().withPython(python);
         this.flushTimeoutNanos = flushTimeoutNanos;
     }
 

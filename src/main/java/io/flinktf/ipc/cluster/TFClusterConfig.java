@@ -1,10 +1,12 @@
 package io.flinktf.ipc.cluster;
 
+import io.flinktf.ipc.internal.WorkerOptions;
 import java.io.Serializable;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.java.typeutils.RowTypeInfo;
 
 /**
@@ -18,19 +20,12 @@ public final class TFClusterConfig implements Serializable {
 
     private final String name;
     private final List<TFRole> roles;
-    private final String entry;
-    private final String python;
-    private final Map<String, String> properties;
-    private final long heartbeatIntervalMillis;
-    private final long heartbeatTimeoutMillis;
-    private final long shutdownGraceMillis;
+    /** How every process is started and watched: entry, interpreter, heartbeats, graces, dirs, properties. */
+    private final WorkerOptions process;
     private final long registrationTimeoutMillis;
     private final long writeTimeoutMillis;
     private final long flushTimeoutMillis;
-    private final long exitGraceMillis;
-    private final String checkpointDir;
     private final String baseDir;
-    private final String logDir;
     private final long ringCapacity;
     private final Map<String, int[]> shapes;
     private final int batchRows;
@@ -42,19 +37,12 @@ public final class TFClusterConfig implements Serializable {
     TFClusterConfig(TFClusterConfigBuilder b) {
         this.name = b.name;
         this.roles = Collections.unmodifiableList(b.roleList());
-        this.entry = b.entry;
-        this.python = b.python;
-        this.properties = Collections.unmodifiableMap(new LinkedHashMap<>(b.properties));
-        this.heartbeatIntervalMillis = b.heartbeatIntervalMillis;
-        this.heartbeatTimeoutMillis = b.heartbeatTimeoutMillis;
-        this.shutdownGraceMillis = b.shutdownGraceMillis;
+        this.process = new WorkerOptions(b.entry, b.python, ms(b.heartbeatIntervalMillis), ms(b.heartbeatTimeoutMillis),
+                ms(b.shutdownGraceMillis), ms(b.exitGraceMillis), b.checkpointDir, b.logDir, b.properties);
         this.registrationTimeoutMillis = b.registrationTimeoutMillis;
         this.writeTimeoutMillis = b.writeTimeoutMillis;
         this.flushTimeoutMillis = b.flushTimeoutMillis;
-        this.exitGraceMillis = b.exitGraceMillis;
-        this.checkpointDir = b.checkpointDir;
         this.baseDir = b.baseDir;
-        this.logDir = b.logDir;
         this.ringCapacity = b.ringCapacity;
         Map<String, int[]> s = new LinkedHashMap<>();
         b.shapes.forEach((k, v) -> s.put(k, v.clone()));
@@ -64,6 +52,14 @@ public final class TFClusterConfig implements Serializable {
         this.lingerMillis = b.lingerMillis;
         this.rowType = b.rowType;
         this.outputRowType = b.outputRowType;
+    }
+
+    private static long ms(long millis) {
+        return TimeUnit.MILLISECONDS.toNanos(millis);
+    }
+
+    private static long millis(long nanos) {
+        return TimeUnit.NANOSECONDS.toMillis(nanos);
     }
 
     public static TFClusterConfigBuilder builder() {
@@ -119,28 +115,28 @@ public final class TFClusterConfig implements Serializable {
     }
 
     public String entry() {
-        return entry;
+        return process.entry();
     }
 
     /** null: the job's python.executable, else python3. */
     public String python() {
-        return python;
+        return process.python();
     }
 
     public Map<String, String> properties() {
-        return properties;
+        return process.properties();
     }
 
     public long heartbeatIntervalMillis() {
-        return heartbeatIntervalMillis;
+        return millis(process.heartbeatIntervalNanos());
     }
 
     public long heartbeatTimeoutMillis() {
-        return heartbeatTimeoutMillis;
+        return millis(process.heartbeatTimeoutNanos());
     }
 
     public long shutdownGraceMillis() {
-        return shutdownGraceMillis;
+        return millis(process.shutdownGraceNanos());
     }
 
     public long registrationTimeoutMillis() {
@@ -157,12 +153,17 @@ public final class TFClusterConfig implements Serializable {
     }
 
     public long exitGraceMillis() {
-        return exitGraceMillis;
+        return millis(process.exitGraceNanos());
+    }
+
+    /** The process options as one object, for the supervisor of each task. */
+    WorkerOptions processOptions() {
+        return process;
     }
 
     /** null: none; task (role, i) gets {@code <checkpointDir>/<role>-<i>}, the same in every attempt. */
     public String checkpointDir() {
-        return checkpointDir;
+        return process.checkpointDir();
     }
 
     /** null: {@code RingPaths.defaultDirectory()} on the TaskManager. */
@@ -172,7 +173,7 @@ public final class TFClusterConfig implements Serializable {
 
     /** null: beside the TaskManager log, else a per-user temp directory. */
     public String logDir() {
-        return logDir;
+        return process.logDir();
     }
 
     public long ringCapacity() {
@@ -209,6 +210,6 @@ public final class TFClusterConfig implements Serializable {
 
     @Override
     public String toString() {
-        return "TFClusterConfig{name=" + name + ", roles=" + roles + ", entry=" + entry + "}";
+        return "TFClusterConfig{name=" + name + ", roles=" + roles + ", entry=" + process.entry() + "}";
     }
 }

@@ -1,15 +1,24 @@
 package io.flinktf.ipc.internal;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.Writer;
+import java.io.StringReader;
+import java.nio.ByteBuffer;
+import java.nio.channels.SeekableByteChannel;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
+import java.util.EnumSet;
 import java.util.Map;
 import java.util.Properties;
 import java.util.TreeMap;
@@ -18,9 +27,16 @@ import java.util.TreeMap;
  * Heartbeat files (docs/FORMAT.md, "Heartbeat files"), as {@code flinktf_ipc.heartbeat} writes
  * and reads them: {@code key=value} lines with the escapes of {@link Properties}, replaced
  * atomically (temp file + rename) so a reader sees the old file or the new one, never part of one.
+ * Files are created 0600 without following a symlink; {@link #read} takes regular files only (a
+ * FIFO in the place of one cannot block it), at most {@link #MAX_FILE_BYTES}, and turns anything
+ * malformed into an {@link IOException}: never a runtime exception.
  */
 public final class HeartbeatFile {
     public static final int VERSION = 1;
+    /** A heartbeat is a few hundred bytes; a larger file is not one. */
+    public static final int MAX_FILE_BYTES = 64 << 10;
+    /** A heartbeat this far in the future of System.nanoTime() is garbage: it would never turn stale. */
+    private static final long FUTURE_SLACK_NANOS = 1_000_000_000L;
 
     private final Path path;
     private final String role;
@@ -59,14 +75,30 @@ public final class HeartbeatFile {
             b.append("progress.").append(e.getKey()).append('=').append(e.getValue()).append('\n');
         }
         Path tmp = path.resolveSibling(path.getFileName() + ".tmp-" + pid + "-" + Thread.currentThread().getId());
-        try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-            w.write(b.toString());
-        }
+        ByteBuffer data = ByteBuffer.wrap(b.toString().getBytes(StandardCharsets.UTF_8));
         try {
+            try (SeekableByteChannel ch = createPrivate(tmp)) {
+                while (data.hasRemaining()) {
+                    ch.write(data);
+                }
+            }
+            // rename(2) replaces a symlink at path itself, never its target.
             Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.deleteIfExists(tmp);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(tmp); // a failed write leaves no temp file behind
             throw e;
+        }
+    }
+
+    private static SeekableByteChannel createPrivate(Path tmp) throws IOException {
+        EnumSet<StandardOpenOption> opts = EnumSet.of(StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW);
+        java.nio.file.attribute.FileAttribute<?> mode =
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
+        try {
+            return Files.newByteChannel(tmp, opts, mode);
+        } catch (FileAlreadyExistsException e) {
+            Files.deleteIfExists(tmp); // a write of ours cut short (or anything else there: never followed)
+            return Files.newByteChannel(tmp, opts, mode);
         }
     }
 
@@ -103,6 +135,14 @@ public final class HeartbeatFile {
                 this.seq = Long.parseLong(req(p, "seq", path));
                 this.state = req(p, "state", path);
                 this.message = p.getProperty("message", "");
+                if (pid <= 0 || pid > Integer.MAX_VALUE || startTime < 0 || monoNanos < 0 || seq < 0) {
+                    throw new IOException(path + ": heartbeat values out of range (pid " + pid + ", start_time "
+                            + startTime + ", mono_ns " + monoNanos + ", seq " + seq + ")");
+                }
+                if (monoNanos - System.nanoTime() > FUTURE_SLACK_NANOS) {
+                    throw new IOException(path + ": heartbeat mono_ns " + monoNanos + " is in the future of this "
+                            + "host's monotonic clock");
+                }
             } catch (NumberFormatException e) {
                 throw new IOException(path + ": malformed heartbeat: " + e.getMessage(), e);
             }
@@ -122,13 +162,49 @@ public final class HeartbeatFile {
         }
     }
 
-    /** Reads a heartbeat file; null if it does not exist (yet). */
+    /**
+     * Reads a heartbeat file; null if it does not exist (yet). Anything else that is not a valid
+     * heartbeat (garbage, not UTF-8, a directory, FIFO or symlink, values out of range, a time in
+     * the future) is an IOException; this method never blocks on a FIFO and never throws an
+     * unchecked exception for what it finds.
+     */
     public static Beat read(Path path) throws IOException {
-        Properties p = new Properties();
-        try (InputStream in = Files.newInputStream(path)) {
-            p.load(new java.io.InputStreamReader(in, StandardCharsets.UTF_8));
+        BasicFileAttributes attrs;
+        try {
+            attrs = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
         } catch (NoSuchFileException e) {
             return null;
+        }
+        if (!attrs.isRegularFile()) {
+            // Checked before the open: opening a FIFO for reading blocks until a writer comes.
+            throw new IOException(path + ": not a regular file (" + (attrs.isDirectory() ? "a directory"
+                    : attrs.isSymbolicLink() ? "a symlink" : "a FIFO, socket or device") + "), not a heartbeat");
+        }
+        if (attrs.size() > MAX_FILE_BYTES) {
+            throw new IOException(path + ": " + attrs.size() + " bytes, not a heartbeat");
+        }
+        ByteBuffer buf = ByteBuffer.allocate(MAX_FILE_BYTES + 1);
+        try (SeekableByteChannel ch = Files.newByteChannel(path,
+                java.util.Set.of(StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS))) {
+            while (buf.hasRemaining() && ch.read(buf) >= 0) {
+                // until EOF or one byte past the limit
+            }
+        } catch (NoSuchFileException e) {
+            return null;
+        }
+        if (!buf.hasRemaining()) {
+            throw new IOException(path + ": larger than " + MAX_FILE_BYTES + " bytes, not a heartbeat");
+        }
+        buf.flip();
+        Properties p = new Properties();
+        try {
+            String text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(buf).toString();
+            p.load(new StringReader(text));
+        } catch (CharacterCodingException e) {
+            throw new IOException(path + ": not UTF-8, not a heartbeat", e);
+        } catch (IllegalArgumentException e) { // a malformed backslash-u escape
+            throw new IOException(path + ": malformed heartbeat: " + e.getMessage(), e);
         }
         if (p.getProperty("version") == null) {
             throw new IOException(path + ": not a heartbeat file (no version)");

@@ -46,6 +46,9 @@ public final class NativeRing {
      */
     private static native int futexWait0(ByteBuffer buf, int offset, int expected, long timeoutNanos);
 
+    /** posix_fallocate of the whole file at {@code path} (opened O_NOFOLLOW); 0 or -errno. */
+    private static native int allocate0(String path, long length);
+
     /** The C library's fti_layout_fields() as lines "name offset size". */
     private static native String layoutTable0();
 
@@ -57,6 +60,16 @@ public final class NativeRing {
     public static int futexWait(ByteBuffer mapped, int offset, int expected, long timeoutNanos) {
         ensureLoaded();
         return futexWait0(mapped, offset, expected, timeoutNanos);
+    }
+
+    /**
+     * Reserves the blocks of the first {@code length} bytes of the file (and extends it to that
+     * size), so that writing through a mapping of it can never hit a full file system (SIGBUS).
+     * Returns 0 or -errno (-28: ENOSPC).
+     */
+    public static int allocate(Path path, long length) {
+        ensureLoaded();
+        return allocate0(path.toString(), length);
     }
 
     /** name -> {offset, size}, as the C library reports them. */

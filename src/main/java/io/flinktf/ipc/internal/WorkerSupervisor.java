@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * interval; a heartbeat older than the timeout (a worker stopped with SIGSTOP, or deadlocked)
  * gets the worker killed. The thread never touches Flink: it keeps the first error, which the
  * task thread picks up through {@link #check()} (from write/flush/timers, and between the slices
- * of a ring wait through {@link io.flinktf.ipc.RingWriter#setWaitCheck}).
+ * of a ring wait through the ring writer's wait check).
  *
  * <p>A worker whose heartbeat says {@code finished} (its entry returned) no longer beats; it is
  * not hung but tearing down (TF's teardown can take tens of seconds on a loaded machine), so it
@@ -46,37 +46,80 @@ public final class WorkerSupervisor {
     /** A worker that never wrote a heartbeat gets at least this long to start (interpreter, imports). */
     private static final long MIN_STARTUP_NS = TimeUnit.SECONDS.toNanos(30);
 
-    /** What to start and how to watch it. */
-    public static final class Settings {
-        public String python = "python3";
-        public String entry;
-        public Path ring;
-        public String role = "worker";
-        public int index;
-        public int attempt;
-        public long heartbeatIntervalNanos = TimeUnit.SECONDS.toNanos(1);
-        public long heartbeatTimeoutNanos = TimeUnit.SECONDS.toNanos(10);
-        public long shutdownGraceNanos = TimeUnit.SECONDS.toNanos(5);
-        /** How long a worker that said finished may take to exit before it is killed. */
-        public long exitGraceNanos = TimeUnit.SECONDS.toNanos(60);
-        public String checkpointDir; // null: none
-        public Map<String, String> properties = Collections.emptyMap();
-        public Path logDir; // null: next to the TaskManager log, else a per-user temp dir
-        public String who = "worker";
-        public LongSupplier recordsWritten = () -> 0L;
-        /** Base of the companion files ({@code <stem>.writer.hb}, ...); null: the ring's ({@code <stem>.ring}). */
-        public Path stem;
-        /** The rings of the context file; null: {@code [ring]}; empty for a role Flink does not feed. */
-        public List<Path> rings;
-        /** The context file's {@code "cluster"} object, as JSON text; null: no such key. */
-        public String clusterJson;
-        /** Exit 0 is success at any time (a role with no stream to wait for), not only after the end of the stream. */
-        public boolean exitZeroIsSuccess;
-        /** More files of this task that {@link #stop()} removes (a TF task's address and spec files). */
-        public List<Path> extraFiles = Collections.emptyList();
+    /**
+     * Who one process is: its task's identity and files. The options shared by every task of a
+     * sink or cluster come apart, as one {@link WorkerOptions}.
+     */
+    public static final class Task {
+        private final String role;
+        private final int index;
+        private final int attempt;
+        private final Path stem;
+        private Path ring;
+        private List<Path> rings;
+        private String checkpointDir;
+        private String who;
+        private LongSupplier recordsWritten = () -> 0L;
+        private String clusterJson;
+        private boolean exitZeroIsSuccess;
+        private List<Path> extraFiles = Collections.emptyList();
+
+        /** Task {@code role}:{@code index} in Flink attempt {@code attempt}, files {@code <stem>.<suffix>}. */
+        public Task(String role, int index, int attempt, Path stem) {
+            this.role = role;
+            this.index = index;
+            this.attempt = attempt;
+            this.stem = stem;
+            this.who = role + " " + index;
+        }
+
+        /** The one ring the process reads (a sink's, or a fed role's). */
+        public Task ring(Path ring) {
+            this.ring = ring;
+            this.rings = Collections.singletonList(ring);
+            return this;
+        }
+
+        /** The process has no ring (an unfed role): {@code "rings": []}. */
+        public Task noRing() {
+            this.ring = null;
+            this.rings = Collections.emptyList();
+            return this;
+        }
+
+        /** This task's checkpoint directory (the same in every attempt), or null. */
+        public Task checkpointDir(String dir) {
+            this.checkpointDir = dir;
+            return this;
+        }
+
+        /** Starts every message: who the task is, for people. */
+        public Task who(String who) {
+            this.who = who;
+            return this;
+        }
+
+        /** Records written so far, for the writer heartbeat's progress. */
+        public Task progress(LongSupplier recordsWritten) {
+            this.recordsWritten = recordsWritten;
+            return this;
+        }
+
+        /**
+         * A TF cluster task: the context file's {@code "cluster"} object (JSON text); exit 0 is
+         * success at any time when {@code exitZeroIsSuccess} (no stream to wait for); {@code
+         * extraFiles} (address, spec) go with the others at {@link #stop()}.
+         */
+        public Task cluster(String clusterJson, boolean exitZeroIsSuccess, List<Path> extraFiles) {
+            this.clusterJson = clusterJson;
+            this.exitZeroIsSuccess = exitZeroIsSuccess;
+            this.extraFiles = extraFiles;
+            return this;
+        }
     }
 
-    private final Settings s;
+    private final WorkerOptions o;
+    private final Task t;
     private final HeartbeatFile writerHb;
     private final Path workerHb;
     private final Path contextFile;
@@ -93,18 +136,20 @@ public final class WorkerSupervisor {
     private volatile String writerMessage = "";
     private volatile long lastWorkerAgeNanos = -1;
     private long finishedSeenAt; // monitor thread only; 0: the worker has not said finished
+    private long lastValidBeatAt; // monitor thread only; 0: no valid worker heartbeat read yet
     /** Set when a worker that had read the whole stream and said finished was killed after its exit grace. */
     private volatile String killedAfterFinish;
     private boolean stopped;
 
-    private WorkerSupervisor(Settings s) {
-        this.s = s;
-        Path base = s.stem != null ? s.stem : s.ring.resolveSibling(stemOf(s.ring));
+    private WorkerSupervisor(WorkerOptions o, Task t) {
+        this.o = o;
+        this.t = t;
+        Path base = t.stem;
         this.writerHb = new HeartbeatFile(companion(base, "writer.hb"), "writer");
-        this.workerHb = companion(base, s.role + ".hb");
-        this.contextFile = companion(base, s.role + ".json");
-        Path logs = s.logDir != null ? s.logDir : defaultLogDir();
-        String stem = companion(base, s.role).getFileName().toString();
+        this.workerHb = companion(base, t.role + ".hb");
+        this.contextFile = companion(base, t.role + ".json");
+        Path logs = logDirOption() != null ? logDirOption() : defaultLogDir();
+        String stem = companion(base, t.role).getFileName().toString();
         this.stdoutFile = logs.resolve("flinktf-" + stem + ".out");
         this.stderrFile = logs.resolve("flinktf-" + stem + ".err");
         this.monitor = new Thread(this::monitorLoop, "flinktf-worker-monitor " + stem);
@@ -122,39 +167,37 @@ public final class WorkerSupervisor {
         }, "flinktf-worker-cleanup " + stem);
     }
 
-    private static String stemOf(Path ring) {
-        String f = ring.getFileName().toString();
-        return f.endsWith(".ring") ? f.substring(0, f.length() - ".ring".length()) : f;
-    }
-
     private static Path companion(Path stem, String suffix) {
         return stem.resolveSibling(stem.getFileName() + "." + suffix);
     }
 
     /** Writes the context file and the first writer heartbeat, starts the worker and its monitor. */
-    public static WorkerSupervisor start(Settings s) throws IOException {
-        WorkerSupervisor w = new WorkerSupervisor(s);
+    public static WorkerSupervisor start(WorkerOptions o, Task t) throws IOException {
+        if (o.python() == null || t.rings == null) {
+            throw new IllegalArgumentException("WorkerSupervisor: the interpreter and the rings must be decided");
+        }
+        WorkerSupervisor w = new WorkerSupervisor(o, t);
         try {
             w.launch();
         } catch (IOException | RuntimeException e) {
             w.stop();
-            throw new IOException(s.who + ": cannot start the worker (" + s.python + " -P -m flinktf_ipc.worker, entry "
-                    + s.entry + "): " + e.getMessage(), e);
+            throw new IOException(t.who + ": cannot start the worker (" + o.python() + " -P -m flinktf_ipc.worker, entry "
+                    + o.entry() + "): " + e.getMessage(), e);
         }
         return w;
     }
 
     private void launch() throws IOException {
         Files.createDirectories(stdoutFile.getParent());
-        if (s.checkpointDir != null) {
-            Files.createDirectories(Paths.get(s.checkpointDir));
+        if (t.checkpointDir != null) {
+            Files.createDirectories(Paths.get(t.checkpointDir));
         }
         Files.write(contextFile, contextJson().getBytes(StandardCharsets.UTF_8));
         // Fresh files, opened in append mode by the worker: the supervisor's notes land after its output.
         Files.deleteIfExists(stdoutFile);
         Files.deleteIfExists(stderrFile);
         writerHb.write("starting", "", progress());
-        ProcessBuilder pb = new ProcessBuilder(s.python, "-P", "-m", "flinktf_ipc.worker");
+        ProcessBuilder pb = new ProcessBuilder(o.python(), "-P", "-m", "flinktf_ipc.worker");
         pb.environment().put("FLINKTF_WORKER_CONTEXT", contextFile.toString());
         pb.environment().put("PYTHONUNBUFFERED", "1");
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(stdoutFile.toFile()));
@@ -163,7 +206,8 @@ public final class WorkerSupervisor {
         Runtime.getRuntime().addShutdownHook(shutdownHook);
         launchedAt = System.nanoTime();
         process = pb.start();
-        LOG.info("{}: started worker process {} (entry {}, ring {}, log {})", s.who, process.pid(), s.entry, s.ring,
+        LOG.info("{}: started worker process {} ({} -P -m flinktf_ipc.worker, entry {}, files {}.*, log {})", t.who,
+                process.pid(), o.python(), o.entry(), t.stem,
                 stderrFile);
         writerState = "running";
         writerHb.write(writerState, "", progress());
@@ -172,29 +216,29 @@ public final class WorkerSupervisor {
 
     private String contextJson() {
         StringBuilder b = new StringBuilder(512);
-        b.append("{\"version\": 1, \"entry\": ").append(json(s.entry));
+        b.append("{\"version\": 1, \"entry\": ").append(json(o.entry()));
         b.append(", \"rings\": [");
-        List<Path> rings = s.rings != null ? s.rings : Collections.singletonList(s.ring);
+        List<Path> rings = t.rings;
         for (int i = 0; i < rings.size(); i++) {
             b.append(i == 0 ? "" : ", ").append(json(rings.get(i).toString()));
         }
         b.append(']');
-        b.append(", \"role\": ").append(json(s.role));
-        b.append(", \"index\": ").append(s.index);
-        b.append(", \"attempt\": ").append(s.attempt);
+        b.append(", \"role\": ").append(json(t.role));
+        b.append(", \"index\": ").append(t.index);
+        b.append(", \"attempt\": ").append(t.attempt);
         b.append(", \"heartbeat\": ").append(json(workerHb.toString()));
         b.append(", \"peer_heartbeat\": ").append(json(writerHb.path().toString()));
-        b.append(", \"heartbeat_interval\": ").append(s.heartbeatIntervalNanos / 1e9);
-        b.append(", \"heartbeat_timeout\": ").append(s.heartbeatTimeoutNanos / 1e9);
-        if (s.checkpointDir != null) {
-            b.append(", \"checkpoint_dir\": ").append(json(s.checkpointDir));
+        b.append(", \"heartbeat_interval\": ").append(o.heartbeatIntervalNanos() / 1e9);
+        b.append(", \"heartbeat_timeout\": ").append(o.heartbeatTimeoutNanos() / 1e9);
+        if (t.checkpointDir != null) {
+            b.append(", \"checkpoint_dir\": ").append(json(t.checkpointDir));
         }
-        if (s.clusterJson != null) {
-            b.append(", \"cluster\": ").append(s.clusterJson);
+        if (t.clusterJson != null) {
+            b.append(", \"cluster\": ").append(t.clusterJson);
         }
         b.append(", \"properties\": {");
         String sep = "";
-        for (Map.Entry<String, String> e : s.properties.entrySet()) {
+        for (Map.Entry<String, String> e : o.properties().entrySet()) {
             b.append(sep).append(json(e.getKey())).append(": ").append(json(e.getValue()));
             sep = ", ";
         }
@@ -216,6 +260,10 @@ public final class WorkerSupervisor {
         return b.append('"').toString();
     }
 
+    private Path logDirOption() {
+        return o.logDir() == null ? null : Paths.get(o.logDir());
+    }
+
     private static Path defaultLogDir() {
         // Flink sets log.file for its processes: the worker's output goes beside the TaskManager log.
         String log = System.getProperty("log.file");
@@ -229,17 +277,27 @@ public final class WorkerSupervisor {
     }
 
     private Map<String, Long> progress() {
-        return Collections.singletonMap("records", s.recordsWritten.getAsLong());
+        return Collections.singletonMap("records", t.recordsWritten.getAsLong());
     }
 
     private void monitorLoop() {
-        long nextBeat = System.nanoTime() + s.heartbeatIntervalNanos;
+        try {
+            watch();
+        } catch (RuntimeException | Error e) {
+            // A monitor that died would leave the worker unwatched: that fails the task, loudly.
+            fail(t.who + ": the worker monitor failed (" + e + "); killed the worker. " + tail());
+            kill();
+        }
+    }
+
+    private void watch() {
+        long nextBeat = System.nanoTime() + o.heartbeatIntervalNanos();
         long nextCheck = nextBeat;
         while (!stopping) {
             long now = System.nanoTime();
             if (now - nextBeat >= 0) {
                 beat();
-                nextBeat = now + s.heartbeatIntervalNanos;
+                nextBeat = now + o.heartbeatIntervalNanos();
             }
             if (!process.isAlive()) {
                 int status = process.exitValue();
@@ -249,7 +307,7 @@ public final class WorkerSupervisor {
                 return; // nothing left to watch; the task thread picks the error up
             }
             if (now - nextCheck >= 0) {
-                nextCheck = now + s.heartbeatIntervalNanos;
+                nextCheck = now + o.heartbeatIntervalNanos();
                 checkWorkerHeartbeat(now);
             }
             try {
@@ -270,22 +328,27 @@ public final class WorkerSupervisor {
 
     private void checkWorkerHeartbeat(long now) {
         HeartbeatFile.Beat beat;
+        String invalid = null;
         try {
             beat = HeartbeatFile.read(workerHb);
         } catch (IOException e) {
-            fail("unreadable worker heartbeat: " + e.getMessage());
-            process.destroyForcibly();
-            return;
+            beat = null; // garbage, a directory, a FIFO...: no valid heartbeat, judged like a missing one
+            invalid = e.getMessage();
         }
         if (beat == null) {
-            long waited = now - launchedAt;
-            if (waited > Math.max(s.heartbeatTimeoutNanos, MIN_STARTUP_NS)) {
-                fail(describe() + " wrote no heartbeat (" + workerHb + ") within " + seconds(waited)
-                        + " of its start; killed it. " + tail());
+            boolean started = lastValidBeatAt != 0;
+            long waited = now - (started ? lastValidBeatAt : launchedAt);
+            long limit = started ? o.heartbeatTimeoutNanos() : Math.max(o.heartbeatTimeoutNanos(), MIN_STARTUP_NS);
+            if (waited > limit) {
+                String what = invalid != null ? " has no valid heartbeat (" + invalid + ")"
+                        : " wrote no heartbeat (" + workerHb + ")";
+                fail(describe() + what + " for " + seconds(waited) + (started ? "" : " since its start")
+                        + "; killed it. " + tail());
                 kill();
             }
             return;
         }
+        lastValidBeatAt = now;
         long age = beat.ageNanos();
         lastWorkerAgeNanos = age;
         if ("finished".equals(beat.state) || "failed".equals(beat.state)) {
@@ -293,9 +356,9 @@ public final class WorkerSupervisor {
             checkExitGrace(now, beat.state);
             return;
         }
-        if (age > s.heartbeatTimeoutNanos && process.isAlive()) {
+        if (age > o.heartbeatTimeoutNanos() && process.isAlive()) {
             fail(describe() + " is hung: its heartbeat is " + seconds(age) + " old (timeout "
-                    + seconds(s.heartbeatTimeoutNanos) + "; state " + beat.state + ", stopped with SIGSTOP or "
+                    + seconds(o.heartbeatTimeoutNanos()) + "; state " + beat.state + ", stopped with SIGSTOP or "
                     + "deadlocked?); killed it. " + tail());
             kill();
         }
@@ -307,11 +370,11 @@ public final class WorkerSupervisor {
             return;
         }
         long waited = now - finishedSeenAt;
-        if (waited <= s.exitGraceNanos || !process.isAlive()) {
+        if (waited <= o.exitGraceNanos() || !process.isAlive()) {
             return;
         }
         String what = describe() + " said " + state + " " + seconds(waited) + " ago but did not exit within its exit "
-                + "grace (" + seconds(s.exitGraceNanos) + ", RingSink setWorkerExitGrace); killed it.";
+                + "grace (" + seconds(o.exitGraceNanos()) + ", the exit grace option); killed it.";
         if ("finished".equals(state) && workDone()) {
             // Its entry returned after reading the whole stream: nothing is lost, the task succeeds,
             // but the kill is said (log, heartbeat message, worker stderr). Set before the kill:
@@ -334,7 +397,7 @@ public final class WorkerSupervisor {
 
     /** Whether an exit now ends the worker's part: after the end of its stream, or at any time for a role without one. */
     private boolean workDone() {
-        return streamEnded || s.exitZeroIsSuccess;
+        return streamEnded || t.exitZeroIsSuccess;
     }
 
     /** The message when a worker that finished was killed after its exit grace (the task succeeded), else null. */
@@ -360,8 +423,8 @@ public final class WorkerSupervisor {
     }
 
     private String describe() {
-        return s.who + ": worker process " + process.pid() + " (role " + s.role + ", index " + s.index + ", attempt "
-                + s.attempt + (s.ring != null ? ", ring " + s.ring : ", files " + s.stem + ".*") + ")";
+        return t.who + ": worker process " + process.pid() + " (role " + t.role + ", index " + t.index + ", attempt "
+                + t.attempt + (t.ring != null ? ", ring " + t.ring : ", files " + t.stem + ".*") + ")";
     }
 
     private String exitMessage(int status) {
@@ -428,7 +491,7 @@ public final class WorkerSupervisor {
      * null when the worker still runs.
      */
     public IOException explain() throws InterruptedException {
-        long deadline = System.nanoTime() + Math.max(2 * s.heartbeatIntervalNanos, TimeUnit.SECONDS.toNanos(1));
+        long deadline = System.nanoTime() + Math.max(2 * o.heartbeatIntervalNanos(), TimeUnit.SECONDS.toNanos(1));
         while (error.get() == null && System.nanoTime() - deadline < 0) {
             if (!process.isAlive() && !monitor.isAlive()) {
                 break;
@@ -452,7 +515,7 @@ public final class WorkerSupervisor {
         while (!process.waitFor(TICK_MS, TimeUnit.MILLISECONDS)) {
             check();
         }
-        monitor.join(TimeUnit.NANOSECONDS.toMillis(s.heartbeatIntervalNanos) + 1000);
+        monitor.join(TimeUnit.NANOSECONDS.toMillis(o.heartbeatIntervalNanos()) + 1000);
         check();
         int status = process.exitValue();
         if (!exitIsSuccess(status)) {
@@ -513,7 +576,7 @@ public final class WorkerSupervisor {
                 List<ProcessHandle> children = new ArrayList<>();
                 p.descendants().forEach(children::add);
                 p.destroy();
-                if (!waitFor(p, s.shutdownGraceNanos)) {
+                if (!waitFor(p, o.shutdownGraceNanos())) {
                     p.destroyForcibly();
                     waitFor(p, TimeUnit.SECONDS.toNanos(10));
                 }
@@ -545,7 +608,7 @@ public final class WorkerSupervisor {
     }
 
     private void deleteFiles() {
-        List<Path> files = new ArrayList<>(s.extraFiles);
+        List<Path> files = new ArrayList<>(t.extraFiles);
         files.add(contextFile);
         files.add(workerHb);
         for (Path p : files) {

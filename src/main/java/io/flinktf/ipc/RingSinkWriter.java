@@ -1,10 +1,7 @@
-package io.flinktf.ipc.internal;
+package io.flinktf.ipc;
 
-import io.flinktf.ipc.RingException;
-import io.flinktf.ipc.RingPaths;
-import io.flinktf.ipc.RingSink;
-import io.flinktf.ipc.RingTimeoutException;
-import io.flinktf.ipc.RingWriter;
+import io.flinktf.ipc.internal.WorkerOptions;
+import io.flinktf.ipc.internal.WorkerSupervisor;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Path;
@@ -15,6 +12,8 @@ import org.apache.flink.api.connector.sink2.WriterInitContext;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.groups.SinkWriterMetricGroup;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One subtask's writer of {@link RingSink}. Everything runs in the task's mailbox thread: {@code
@@ -24,7 +23,8 @@ import org.apache.flink.metrics.groups.SinkWriterMetricGroup;
  * worker from its own thread; its first error is rethrown here (write, flush, the watch timer, and
  * between the slices of a ring wait).
  */
-public final class RingSinkWriter<IN> implements SinkWriter<IN> {
+final class RingSinkWriter<IN> implements SinkWriter<IN> {
+    private static final Logger LOG = LoggerFactory.getLogger(RingSinkWriter.class);
     private final RingSink.Config<IN> config;
     private final Path path;
     private final String who;
@@ -37,24 +37,19 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
     private boolean timerArmed;
     private boolean closed;
 
-    public RingSinkWriter(RingSink.Config<IN> config, WriterInitContext context) throws IOException {
-        this(config, context, config.workerPython != null ? config.workerPython : "python3",
-                config.flushTimeoutNanos > 0 ? config.flushTimeoutNanos : RingSink.defaultFlushTimeoutNanos(0));
-    }
-
-    public RingSinkWriter(RingSink.Config<IN> config, WriterInitContext context, String workerPython,
+    RingSinkWriter(RingSink.Config<IN> config, WriterInitContext context, String workerPython,
             long flushTimeoutNanos) throws IOException {
         this.config = config;
         this.flushTimeoutNanos = flushTimeoutNanos;
         int subtask = context.getTaskInfo().getIndexOfThisSubtask();
         int attempt = context.getTaskInfo().getAttemptNumber();
         // A restarted attempt gets a fresh ring (and worker, heartbeat files) of its own.
-        this.path = RingPaths.ringPath(config.baseDirectory(), config.name, subtask, attempt);
-        this.who = "RingSink '" + config.name + "' subtask " + subtask + (attempt == 0 ? "" : " attempt " + attempt);
+        this.path = RingPaths.ringPath(config.baseDirectory(), config.name(), subtask, attempt);
+        this.who = "RingSink '" + config.name() + "' subtask " + subtask + (attempt == 0 ? "" : " attempt " + attempt);
         this.writer = createRing();
-        writer.setBatch(config.batchRecords, Math.max(config.capacity / 8, config.align));
+        writer.setBatch(config.batchRecords(), Math.max(config.capacity() / 8, config.align()));
         this.timers = context.getProcessingTimeService();
-        this.worker = config.workerEntry == null ? null : startWorker(subtask, attempt, workerPython);
+        this.worker = config.worker() == null ? null : startWorker(subtask, attempt, workerPython);
 
         SinkWriterMetricGroup metrics = context.metricGroup();
         this.recordsOut = metrics.getNumRecordsSendCounter();
@@ -65,24 +60,17 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
     }
 
     private WorkerSupervisor startWorker(int subtask, int attempt, String python) throws IOException {
-        WorkerSupervisor.Settings s = new WorkerSupervisor.Settings();
-        s.python = python;
-        s.entry = config.workerEntry;
-        s.ring = path;
-        s.index = subtask;
-        s.attempt = attempt;
-        s.heartbeatIntervalNanos = config.heartbeatIntervalNanos;
-        s.heartbeatTimeoutNanos = config.heartbeatTimeoutNanos;
-        s.shutdownGraceNanos = config.workerShutdownGraceNanos;
-        s.exitGraceNanos = config.workerExitGraceNanos;
-        s.checkpointDir = config.checkpointDir == null ? null : Paths.get(config.checkpointDir, Integer.toString(subtask)).toString();
-        s.properties = config.workerProperties;
-        s.logDir = config.workerLogDir == null ? null : Paths.get(config.workerLogDir);
-        s.who = who;
-        s.recordsWritten = writer::recordsWritten;
+        WorkerOptions options = config.worker().withPython(python);
+        WorkerSupervisor.Task task = new WorkerSupervisor.Task("worker", subtask, attempt,
+                path.resolveSibling(stem(path)))
+                .ring(path)
+                .checkpointDir(options.checkpointDir() == null ? null
+                        : Paths.get(options.checkpointDir(), Integer.toString(subtask)).toString())
+                .who(who)
+                .progress(writer::recordsWritten);
         WorkerSupervisor w;
         try {
-            w = WorkerSupervisor.start(s);
+            w = WorkerSupervisor.start(options, task);
         } catch (IOException e) {
             writer.abort();
             writer.detachAndRemove();
@@ -97,8 +85,14 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
         return w;
     }
 
+    /** {@code <stem>} of {@code <stem>.ring}: the base of the ring's companion files. */
+    private static String stem(Path ring) {
+        String f = ring.getFileName().toString();
+        return f.endsWith(".ring") ? f.substring(0, f.length() - ".ring".length()) : f;
+    }
+
     private void armWatchTimer() {
-        long period = Math.max(1, config.heartbeatIntervalNanos / 1_000_000L);
+        long period = Math.max(1, config.worker().heartbeatIntervalNanos() / 1_000_000L);
         timers.registerTimer(timers.getCurrentProcessingTime() + period, time -> {
             if (!closed && !writer.isFinished()) {
                 worker.check();
@@ -109,14 +103,15 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
 
     private RingWriter createRing() throws IOException {
         try {
-            return RingWriter.create(path, config.capacity, config.align);
+            return RingWriter.create(path, config.capacity(), config.align());
         } catch (FileAlreadyExistsException e) {
-            if (!config.replaceStale) {
+            if (!config.replaceStale()) {
                 throw new IOException(who + ": ring file already exists (replaceStale is off)", e);
             }
             try {
                 RingWriter.removeStale(path);
-                return RingWriter.create(path, config.capacity, config.align);
+                LOG.info("{}: replaced the stale ring {} (its writer is gone)", who, path);
+                return RingWriter.create(path, config.capacity(), config.align());
             } catch (IOException e2) {
                 throw new IOException(who + ": cannot create the ring: " + e2.getMessage(), e2);
             }
@@ -132,7 +127,7 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
         }
         int len;
         try {
-            len = writer.write(element, config.encoder, config.writeTimeoutNanos);
+            len = writer.write(element, config.encoder(), config.writeTimeoutNanos());
         } catch (RingException e) {
             throw failure("write failed", e);
         }
@@ -141,7 +136,7 @@ public final class RingSinkWriter<IN> implements SinkWriter<IN> {
         if (!timerArmed && writer.pendingRecords() > 0) {
             // Records that wait for a full batch are published at most publishInterval later.
             timerArmed = true;
-            timers.registerTimer(timers.getCurrentProcessingTime() + config.publishIntervalMillis,
+            timers.registerTimer(timers.getCurrentProcessingTime() + config.publishIntervalMillis(),
                     time -> {
                         timerArmed = false;
                         if (!closed && !writer.isFinished()) {
