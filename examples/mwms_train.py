@@ -118,8 +118,10 @@ def run_main(context) -> None:  # type: ignore[no-untyped-def]
             json.dump(report, f)
 
 
-def build(env, rows: int, *, checkpoint_dir: str, properties: dict[str, str]):  # type: ignore[no-untyped-def]
-    """The job: a sequence of ids -> features in Flink SQL -> a TF cluster of two fed workers."""
+def build(env, rows: int, *, checkpoint_dir: str, properties: dict[str, object], **options: object) -> None:  # type: ignore[no-untyped-def]
+    """The job: a sequence of ids -> features in Flink SQL -> a TF cluster of two fed workers.
+    ``options``: more :class:`TFClusterConfigBuilder` settings, e.g. ``base_dir``, ``ring_capacity``,
+    ``heartbeat=dict(timeout=...)``."""
     from pyflink.common import Types, WatermarkStrategy
     from pyflink.datastream.connectors.number_seq import NumberSequenceSource
     from pyflink.table import StreamTableEnvironment
@@ -133,13 +135,17 @@ def build(env, rows: int, *, checkpoint_dir: str, properties: dict[str, str]):  
     y = " + ".join(f"{c} * {xi}" for c, xi in zip(COEF, x, strict=True)) + " + 1"
     table = t_env.sql_query(f"SELECT f0 AS id, ARRAY[{', '.join(x)}] AS x, CAST({y} AS FLOAT) AS y FROM seq")
     row_type = Types.ROW_NAMED(["id", "x", "y"], [Types.LONG(), Types.PRIMITIVE_ARRAY(Types.FLOAT()), Types.FLOAT()])
-    config = (TFClusterConfig.builder().name("mwms").role("worker", 2)
-              .entry(run_main)
-              .input(t_env.to_data_stream(table), row_type, shapes={"x": (FEATURES,)}, batch_rows=256)
-              .properties(properties)
-              .checkpoint_dir(checkpoint_dir)
-              .build())
-    config.add_to(env)
+    builder = (TFClusterConfig.builder().name("mwms").role("worker", 2)
+               .entry(run_main)
+               .input(t_env.to_data_stream(table), row_type, shapes={"x": (FEATURES,)}, batch_rows=256)
+               .properties(properties)
+               .checkpoint_dir(checkpoint_dir))
+    for key, value in options.items():
+        if isinstance(value, dict):
+            getattr(builder, key)(**value)
+        else:
+            getattr(builder, key)(value)
+    builder.build().add_to(env)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -434,26 +434,14 @@ def _mwms_job(env: Any, rows: int, ring_dir: Path, out: Path, tf_ckpt: Path, *, 
               heartbeat_timeout: float = 10.0) -> None:
     """examples/mwms_train.py's job, with this test's ring dir and properties."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location("mwms_train_job", MWMS_ENTRY)
+    spec = importlib.util.spec_from_file_location("mwms_train", MWMS_ENTRY)
     assert spec is not None and spec.loader is not None
-    example = importlib.util.module_from_spec(spec)
+    example = sys.modules["mwms_train"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    from pyflink.common import Types, WatermarkStrategy
-    from pyflink.datastream.connectors.number_seq import NumberSequenceSource
-    from pyflink.table import StreamTableEnvironment
-    t_env = StreamTableEnvironment.create(env)
-    seq = env.from_source(NumberSequenceSource(0, rows - 1), WatermarkStrategy.no_watermarks(), "ids")
-    t_env.create_temporary_view("seq", t_env.from_data_stream(seq))
-    x = [f"CAST(MOD(f0 * {p}, 101) AS FLOAT) / 101" for p in (7, 13, 29, 31)]
-    y = " + ".join(f"{c} * {xi}" for c, xi in zip(example.COEF, x, strict=True)) + " + 1"
-    table = t_env.sql_query(f"SELECT f0 AS id, ARRAY[{', '.join(x)}] AS x, CAST({y} AS FLOAT) AS y FROM seq")
-    row_type = Types.ROW_NAMED(["id", "x", "y"], [Types.LONG(), Types.PRIMITIVE_ARRAY(Types.FLOAT()), Types.FLOAT()])
-    (TFClusterConfig.builder().name("mwms").role("worker", 2).entry(f"{MWMS_ENTRY}:run_main")
-     .input(t_env.to_data_stream(table), row_type, shapes={"x": (4,)}, batch_rows=256)
-     .properties({"out": str(out), "step_delay": step_delay, "checkpoint_steps": 10})
-     .checkpoint_dir(tf_ckpt).base_dir(ring_dir).ring_capacity(1 << 16)  # back-pressure: input still comes
-     .heartbeat(interval=0.5, timeout=heartbeat_timeout).shutdown_grace(2)
-     .build().add_to(env))
+    example.build(env, rows, checkpoint_dir=str(tf_ckpt),
+                  properties={"out": str(out), "step_delay": step_delay, "checkpoint_steps": 10},
+                  base_dir=ring_dir, ring_capacity=1 << 16,  # a small ring: input still comes after the restart
+                  heartbeat={"interval": 0.5, "timeout": heartbeat_timeout}, shutdown_grace=2)
 
 
 def _causes(e: BaseException) -> str:
