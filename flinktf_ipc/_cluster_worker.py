@@ -16,6 +16,7 @@ process re-parented) ends the process with exit status 3, as the heartbeat watch
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -121,11 +122,11 @@ def _bind(port: int) -> socket.socket | None:
             s.bind((addr, port))
             s.listen(1)
             return s
-        except OSError:
+        except OSError as e:
             s.close()
-            if family == socket.AF_INET6 and port != 0:
-                # held on some family: a v4 bind alone would not see a v6 holder
-                return None
+            if e.errno == errno.EADDRINUSE:
+                return None  # held (a dual-stack bind sees v4 and v6 holders)
+            # no IPv6 on this host: IPv4 alone
     return None
 
 

@@ -41,13 +41,13 @@ def report(context) -> None:  # type: ignore[no-untyped-def]
 
 
 def hold_port(context) -> None:  # type: ignore[no-untyped-def]
-    """Attempt 0: another process takes this task's port before TF binds it (the race the
-    protocol cannot close); TF then fails to start its server. Later attempts run ``report``."""
+    """Attempt 0 of worker 0: another process takes this task's port before TF binds it (the race
+    the protocol cannot close); TF then fails to start its server. Otherwise ``report``."""
     import subprocess
     import sys
 
     ctx = TFContext(context)
-    if ctx.attempt == 0:
+    if ctx.attempt == 0 and ctx.get_task_index() == 0:
         me = ctx.get_cluster().task_address(ctx.get_job_name(), ctx.get_task_index())
         port = int(me.rsplit(":", 1)[1])
         holder = subprocess.Popen([sys.executable, "-c", (

@@ -421,7 +421,7 @@ def test_seed_example_batch_mode_ps_and_three_workers(flink_env: Any, ring_dir: 
     for i in range(3):
         r = _read(out_dir / f"seed-{i}-0.json")
         assert r["add"] == [[7.0, 7.0], [7.0, 7.0]] and r["mul"] == [[10.0, 10.0], [10.0, 10.0]]
-        assert r["div"] == pytest.approx([[0.4, 0.4], [0.4, 0.4]])
+        assert sum(r["div"], []) == pytest.approx([0.4] * 4)
     ps_pid = specs["ps", 0]["pid"]
     wait_for(lambda: not _alive(ps_pid), 30, "the ps process (stopped by the AM) to be gone")
     _no_leftovers(out_dir, ring_dir)
@@ -434,26 +434,19 @@ def _mwms_job(env: Any, rows: int, ring_dir: Path, out: Path, tf_ckpt: Path, *, 
               heartbeat_timeout: float = 10.0) -> None:
     """examples/mwms_train.py's job, with this test's ring dir and properties."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location("mwms_train_job", MWMS_ENTRY)
+    spec = importlib.util.spec_from_file_location("mwms_train", MWMS_ENTRY)
     assert spec is not None and spec.loader is not None
-    example = importlib.util.module_from_spec(spec)
+    example = sys.modules["mwms_train"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    from pyflink.common import Types, WatermarkStrategy
-    from pyflink.datastream.connectors.number_seq import NumberSequenceSource
-    from pyflink.table import StreamTableEnvironment
-    t_env = StreamTableEnvironment.create(env)
-    seq = env.from_source(NumberSequenceSource(0, rows - 1), WatermarkStrategy.no_watermarks(), "ids")
-    t_env.create_temporary_view("seq", t_env.from_data_stream(seq))
-    x = [f"CAST(MOD(f0 * {p}, 101) AS FLOAT) / 101" for p in (7, 13, 29, 31)]
-    y = " + ".join(f"{c} * {xi}" for c, xi in zip(example.COEF, x, strict=True)) + " + 1"
-    table = t_env.sql_query(f"SELECT f0 AS id, ARRAY[{', '.join(x)}] AS x, CAST({y} AS FLOAT) AS y FROM seq")
-    row_type = Types.ROW_NAMED(["id", "x", "y"], [Types.LONG(), Types.PRIMITIVE_ARRAY(Types.FLOAT()), Types.FLOAT()])
-    (TFClusterConfig.builder().name("mwms").role("worker", 2).entry(f"{MWMS_ENTRY}:run_main")
-     .input(t_env.to_data_stream(table), row_type, shapes={"x": (4,)}, batch_rows=256)
-     .properties({"out": str(out), "step_delay": step_delay, "checkpoint_steps": 10})
-     .checkpoint_dir(tf_ckpt).base_dir(ring_dir).ring_capacity(1 << 20)
-     .heartbeat(interval=0.5, timeout=heartbeat_timeout).shutdown_grace(2)
-     .build().add_to(env))
+    example.build(env, rows, checkpoint_dir=str(tf_ckpt),
+                  properties={"out": str(out), "step_delay": step_delay, "checkpoint_steps": 10},
+                  base_dir=ring_dir, ring_capacity=1 << 16,  # a small ring: input still comes after the restart
+                  heartbeat={"interval": 0.5, "timeout": heartbeat_timeout}, shutdown_grace=2)
+
+
+def _causes(e: BaseException) -> str:
+    """The Java chain's messages (a Py4JJavaError's text is the whole trace)."""
+    return "\n".join(line for line in str(e).splitlines() if not line.lstrip().startswith("at "))[-6000:]
 
 
 def _ids(out: Path) -> Any:
@@ -487,7 +480,7 @@ def _failover(flink_env: Any, ring_dir: Path, out: Path, tmp_path: Path, sig: si
     assert not thread.is_alive(), "the job did not end"
     if sig == signal.SIGSTOP and _alive(victim):
         os.kill(victim, signal.SIGCONT)
-    assert not errors, errors
+    assert not errors, _causes(errors[0])
     final = max(int(p.stem.rsplit("-", 1)[1]) for p in out.glob("done-0-*.json"))
     assert final > killed_attempt  # the cluster restarted: both workers, as a new attempt
     assert not list(out.glob(f"done-*-{killed_attempt}.json"))
@@ -549,13 +542,13 @@ def test_an_entry_that_raises_at_import_fails_the_job_with_its_message(flink_env
 @pytest.mark.timeout(420)
 def test_a_port_taken_before_tf_binds_it_restarts_the_cluster_with_new_ports(
         flink_env: Any, ring_dir: Path, out_dir: Path) -> None:
-    env = flink_env(restart_attempts=1)
+    env = flink_env(restart_attempts=2)
     (TFClusterConfig.builder().name("ports").role("worker", 2).entry(f"{ENTRY}:hold_port")
      .properties({"out": str(out_dir)}).base_dir(ring_dir).build().add_to(env))
     env.execute("a port taken")
     held = {_read(p)["port"] for p in out_dir.glob("holder-*")}
-    assert held  # attempt 0: a worker lost its port to another process before TF bound it: TF failed
-    assert not list(out_dir.glob("report-*-0.json"))
+    assert len(held) == 1  # attempt 0: worker 0 lost its port to another process before TF bound it: TF failed
+    assert not (out_dir / "report-worker-0-0.json").exists()
     reports = [_read(out_dir / f"report-worker-{i}-1.json") for i in range(2)]
     assert reports[0]["cluster"] == reports[1]["cluster"] and reports[0]["epoch"] >= 1
     assert not held & {r["port"] for r in reports}  # the next round has new ports
