@@ -313,7 +313,7 @@ def serve(context: Any, fn: Callable[[InputBatch], Any]) -> None:
 # ---- the job side: the PyFlink API ----------------------------------------------------------------
 
 
-def entry_of(fn: Callable[..., Any]) -> str:
+def entry_of(fn: Callable[..., Any] | str) -> str:
     """The worker entry string of a module-level function: ``package.module:name`` for a function of
     an importable package module, else ``/abs/path/file.py:name`` (a script, a test module)."""
     import inspect

@@ -198,6 +198,8 @@ def run(ctx: WorkerContext) -> int:
         _load(ctx)(ctx)
     except BaseException as e:  # noqa: BLE001 - every failure is reported, then the process exits
         traceback.print_exc()
+        if ctx._inference_session is not None:
+            ctx._inference_session.abort()  # the results are incomplete: never a clean end of stream
         stop.set()
         if hb is not None:
             hb.stop(hbm.State.FAILED, f"{type(e).__name__}: {e}")

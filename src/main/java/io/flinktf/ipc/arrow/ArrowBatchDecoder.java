@@ -225,6 +225,14 @@ public final class ArrowBatchDecoder {
 
     /** Checks that {@code rec} is a Schema message equal to the expected schema. */
     public void checkSchema(ByteBuffer rec) {
+        try {
+            checkSchema0(rec);
+        } catch (IndexOutOfBoundsException | java.nio.BufferUnderflowException | NegativeArraySizeException e) {
+            throw new IllegalArgumentException("malformed Arrow schema message: " + e, e);
+        }
+    }
+
+    private void checkSchema0(ByteBuffer rec) {
         Message m = message(rec);
         if (m.headerType != HEADER_SCHEMA) {
             throw new IllegalArgumentException("expected an Arrow Schema message, got message type " + m.headerType);
@@ -377,6 +385,14 @@ public final class ArrowBatchDecoder {
      * IllegalArgumentException for a message that breaks the format or the schema.
      */
     public List<Row> decode(ByteBuffer rec) {
+        try {
+            return decode0(rec);
+        } catch (IndexOutOfBoundsException | java.nio.BufferUnderflowException | NegativeArraySizeException e) {
+            throw new IllegalArgumentException("malformed Arrow record batch message: " + e, e);
+        }
+    }
+
+    private List<Row> decode0(ByteBuffer rec) {
         Message m = message(rec);
         if (m.headerType != HEADER_RECORD_BATCH) {
             throw new IllegalArgumentException("expected an Arrow RecordBatch message, got message type " + m.headerType);
@@ -389,8 +405,9 @@ public final class ArrowBatchDecoder {
         if (fb.field(m.header, 4) >= 0) {
             throw new IllegalArgumentException("Arrow record batches with variadic buffers are not supported");
         }
-        if (length < 0 || length > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("record batch length " + length);
+        // Every column needs at least a bit per row in the body: a bound before anything is allocated.
+        if (length < 0 || length > Integer.MAX_VALUE - 8 || length > 8L * m.body.limit() + 8) {
+            throw new IllegalArgumentException("record batch length " + length + " for a body of " + m.body.limit() + " bytes");
         }
         int[] nv = fb.vector(m.header, 1, 16);
         int[] bv = fb.vector(m.header, 2, 16);
@@ -426,7 +443,7 @@ public final class ArrowBatchDecoder {
 
     private Object[] column(Walk w, ArrowSchema.FieldSpec f, int n, boolean primitiveArray) {
         if (!f.array) {
-            return leaf(w, f.name, f.leaf, n, false);
+            return leaf(w, f.name, f.leaf, n, true); // a null scalar is a null field
         }
         long[] node = w.node(f.name, n);
         ByteBuffer validity = w.validity(f.name, node);
@@ -539,10 +556,10 @@ public final class ArrowBatchDecoder {
         if (validity != null && !nullsAllowed) {
             throw new IllegalArgumentException("column '" + name + "': " + node[1] + " null element(s) in a primitive array");
         }
-        Object[] out = new Object[n];
         switch (leaf) {
             case BOOL: {
                 ByteBuffer d = w.buffer(name, "data", (n + 7L) / 8);
+                Object[] out = new Object[n];
                 for (int i = 0; i < n; i++) {
                     out[i] = valid(validity, i) ? (Boolean) valid(d, i) : null;
                 }
@@ -563,6 +580,7 @@ public final class ArrowBatchDecoder {
                     prev = o;
                 }
                 ByteBuffer d = w.buffer(name, "data", prev);
+                Object[] out = new Object[n];
                 for (int i = 0; i < n; i++) {
                     if (!valid(validity, i)) {
                         continue;
@@ -587,6 +605,7 @@ public final class ArrowBatchDecoder {
             default: {
                 int width = leaf.width;
                 ByteBuffer d = w.buffer(name, "data", (long) n * width);
+                Object[] out = new Object[n];
                 for (int i = 0; i < n; i++) {
                     if (!valid(validity, i)) {
                         continue;

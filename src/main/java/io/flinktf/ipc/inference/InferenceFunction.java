@@ -352,8 +352,8 @@ public final class InferenceFunction extends RichAsyncFunction<Row, Row> impleme
 
     private IOException explained(String what, Exception e) throws InterruptedException {
         IOException cause = worker == null ? null : worker.explain();
-        if (cause != null) {
-            IOException io = new IOException(cause.getMessage() + " (" + what + ": " + e.getMessage() + ")", e);
+        if (cause != null && cause != e.getCause()) {
+            IOException io = new IOException(cause.getMessage() + "\n(" + what + ": " + e.getMessage() + ")", e);
             io.addSuppressed(cause);
             return io;
         }
@@ -363,12 +363,11 @@ public final class InferenceFunction extends RichAsyncFunction<Row, Row> impleme
     /** Keeps the first failure and fails the oldest pending row with it (which fails the task). */
     private void fail(Exception e) {
         Exception err = e;
-        if (e instanceof RingException) {
-            try {
-                err = explained("result ring " + outputRing, e);
-            } catch (InterruptedException ie) {
-                Thread.currentThread().interrupt();
-            }
+        try {
+            // The worker's exit status and stderr (a Python traceback) say more than the ring does.
+            err = explained("output ring " + outputRing, e);
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
         }
         if (error.compareAndSet(null, err)) {
             LOG.warn("{}: failed: {}", who, err.getMessage());
