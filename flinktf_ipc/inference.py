@@ -313,28 +313,6 @@ def serve(context: Any, fn: Callable[[InputBatch], Any]) -> None:
 # ---- the job side: the PyFlink API ----------------------------------------------------------------
 
 
-def entry_of(fn: Callable[..., Any] | str) -> str:
-    """The worker entry string of a module-level function: ``package.module:name`` for a function of
-    an importable package module, else ``/abs/path/file.py:name`` (a script, a test module)."""
-    import inspect
-    import os
-    import sys
-
-    if isinstance(fn, str):
-        return fn
-    name = getattr(fn, "__name__", "")
-    qual = getattr(fn, "__qualname__", "")
-    if not callable(fn) or not name or qual != name or name == "<lambda>":
-        raise ValueError(f"run_main must be a module-level function (the worker imports it), got {fn!r}")
-    module = sys.modules.get(fn.__module__)
-    if module is not None and getattr(module, "__package__", None) and module.__name__ != "__main__":
-        return f"{module.__name__}:{name}"
-    path = inspect.getsourcefile(fn)
-    if path is None:
-        raise ValueError(f"run_main {fn!r}: cannot find the file it was defined in")
-    return f"{os.path.abspath(path)}:{name}"
-
-
 def inference(num_workers: int, run_main: Callable[[Any], Any] | str, properties: Mapping[str, Any] | None = None,
               stream_env: Any = None, input_ds: Any = None, output_row_type: Any = None, *,
               input_row_type: Any = None, name: str = "inference", input_shapes: Mapping[str, Any] | None = None,
@@ -370,6 +348,8 @@ def inference(num_workers: int, run_main: Callable[[Any], Any] | str, properties
         raise ValueError("inference: input_ds (a DataStream of Rows) is required")
     if not isinstance(output_row_type, RowTypeInfo):
         raise ValueError(f"inference: output_row_type must be Types.ROW_NAMED(...), got {output_row_type!r}")
+    from .tf_cluster import entry_of  # one rule for how a worker finds run_main
+
     entry = entry_of(run_main)
     del stream_env  # the job is input_ds's (seed-compatible argument); flink.configure() registered the jar
     gateway = get_gateway()
@@ -412,5 +392,5 @@ def inference(num_workers: int, run_main: Callable[[Any], Any] | str, properties
     j_out = call("inference", lambda: jvm.io.flinktf.ipc.inference.Inference.addTo(input_ds._j_data_stream, b))
     return DataStream(j_out)
 
-__all__ = ["InputBatch", "Session", "emit", "entry_of", "inference", "input_batches", "output_schema_from_context",
+__all__ = ["InputBatch", "Session", "emit", "inference", "input_batches", "output_schema_from_context",
            "serve", "session"]

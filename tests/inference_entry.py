@@ -10,8 +10,10 @@ import numpy as np
 
 
 def numpy_main(context: Any) -> None:
-    """y = 2x + 1 with NumPy."""
-    context.serve(lambda b: {"id": b["id"], "y": 2 * b["x"] + 1})
+    """y = 2x + 1 with NumPy, through the issue's API: TFContext(context).serve(fn)."""
+    from flinktf_ipc.tf_cluster import TFContext
+
+    TFContext(context).serve(lambda b: {"id": b["id"], "y": 2 * b["x"] + 1})
 
 
 def keras_model() -> Any:

@@ -351,7 +351,15 @@ public final class InferenceFunction extends RichAsyncFunction<Row, Row> impleme
     // ---- failure -------------------------------------------------------------------------------
 
     private IOException explained(String what, Exception e) throws InterruptedException {
-        IOException cause = worker == null ? null : worker.explain();
+        IOException cause = null;
+        if (worker != null) {
+            // A worker that failed aborts its results first, then prints and exits: give its exit
+            // (status, stderr tail) up to a heartbeat timeout to arrive; explain() waits 2 intervals.
+            long deadline = System.nanoTime() + config.heartbeatTimeoutNanos;
+            do {
+                cause = worker.explain();
+            } while (cause == null && e instanceof io.flinktf.ipc.PeerLostException && System.nanoTime() - deadline < 0);
+        }
         if (cause != null && cause != e.getCause()) {
             IOException io = new IOException(cause.getMessage() + "\n(" + what + ": " + e.getMessage() + ")", e);
             io.addSuppressed(cause);
