@@ -61,12 +61,13 @@ class TFContext:
         if isinstance(context, TFContext):
             context = context.context
         self.context: Any
-        if getattr(context, "_cluster_spec", None) is None:
+        # A stream-inference worker (tf_cluster.inference) has no cluster spec but an output ring.
+        if getattr(context, "_cluster_spec", None) is None and getattr(context, "output_ring", None) is None:
             raise ValueError("TFContext(context): this process is not a role of a TF cluster (its worker context "
                              "has no cluster spec; the cluster is made with tf_cluster.train or TFClusterConfig)")
         self.context = context
-        self._spec = context._cluster_spec
-        self._info = context._cluster_info
+        self._spec: Any = getattr(context, "_cluster_spec", None)
+        self._info: Any = getattr(context, "_cluster_info", None)
 
     def get_cluster(self) -> Any:
         """The ``tf.train.ClusterSpec`` of every role."""
@@ -142,6 +143,24 @@ class TFContext:
             raise ValueError(f"{self.get_job_name()}:{self.get_task_index()} is not fed by Flink (batch mode, "
                              "or a role not among the config's fed roles): it has no dataset")
         return self.context.dataset(**kwargs)
+
+    def input_batches(self) -> Any:
+        """Stream inference: batches of input rows (:mod:`flinktf_ipc.inference`)."""
+        from . import inference as _inference
+
+        return _inference.input_batches(self.context)
+
+    def emit(self, result: Any) -> None:
+        """Stream inference: one output row per input row of the current batch, in order."""
+        from . import inference as _inference
+
+        _inference.emit(self.context, result)
+
+    def serve(self, fn: Callable[[Any], Any]) -> None:
+        """Stream inference: ``emit(fn(batch))`` for every input batch until the end of the input."""
+        from . import inference as _inference
+
+        _inference.serve(self.context, fn)
 
     def progress(self, counts: Mapping[str, int]) -> None:
         """Reports progress counters in this process's heartbeat (``flinktf-ipc stat``)."""

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,9 +52,13 @@ class WorkerContext:
     checkpoint_dir: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
     cluster: dict[str, Any] | None = None  # a TF cluster's role process (flinktf_ipc._cluster_worker)
+    output_ring: str | None = None  # inference: where results go (flinktf_ipc.inference)
+    output_schema: str | None = None  # inference: base64 Arrow IPC Schema message of the results
+    output_capacity: int | None = None
     _heartbeat: hbm.HeartbeatWriter | None = field(default=None, repr=False)
     _cluster_info: Any = field(default=None, repr=False)
     _cluster_spec: Any = field(default=None, repr=False)
+    _inference_session: Any = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: str) -> WorkerContext:
@@ -80,6 +84,24 @@ class WorkerContext:
         if len(self.rings) != 1:
             raise ValueError(f"reader() needs exactly one ring, this worker has {len(self.rings)}")
         return RingReader.open(self.rings[0], timeout=timeout)
+
+    def input_batches(self) -> Iterator[Any]:
+        """Inference: batches of input rows (see :mod:`flinktf_ipc.inference`)."""
+        from . import inference
+
+        return inference.input_batches(self)
+
+    def emit(self, result: Any) -> None:
+        """Inference: one output row per input row of the current batch, in order."""
+        from . import inference
+
+        inference.emit(self, result)
+
+    def serve(self, fn: Callable[[Any], Any]) -> None:
+        """Inference: ``emit(fn(batch))`` for every input batch until the end of the input."""
+        from . import inference
+
+        inference.serve(self, fn)
 
     def progress(self, counts: Mapping[str, int]) -> None:
         """Reports progress counters in this worker's heartbeat."""
@@ -176,6 +198,8 @@ def run(ctx: WorkerContext) -> int:
         _load(ctx)(ctx)
     except BaseException as e:  # noqa: BLE001 - every failure is reported, then the process exits
         traceback.print_exc()
+        if ctx._inference_session is not None:
+            ctx._inference_session.abort()  # the results are incomplete: never a clean end of stream
         stop.set()
         if hb is not None:
             hb.stop(hbm.State.FAILED, f"{type(e).__name__}: {e}")

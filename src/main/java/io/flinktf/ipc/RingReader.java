@@ -178,16 +178,48 @@ public final class RingReader implements AutoCloseable {
         }
     }
 
-    /** Claims reader_pid with a compare-and-swap, as fti_reader_open. */
+    /**
+     * Claims reader_pid with a compare-and-swap, as claim_reader in fti_ring.c: a slot held by a
+     * dead reader that never closed is taken over (the new reader resumes at read_pos: frames the
+     * dead one held but did not release come again).
+     */
     private void claim() throws RingException {
         int me = (int) ProcessInfo.selfPid();
-        int holder = (int) INTS.compareAndExchange(buf, READER_PID_OFF, 0, me);
-        if (holder != 0) {
-            throw new RingException(path, "the ring already has a reader (pid " + Integer.toUnsignedString(holder) + ")");
+        boolean claimed = false;
+        for (int attempt = 0; attempt < 8 && !claimed; attempt++) {
+            int holder = (int) INTS.compareAndExchange(buf, READER_PID_OFF, 0, me);
+            if (holder == 0) {
+                claimed = true;
+                break;
+            }
+            long start = (long) LONGS.getAcquire(buf, READER_START_OFF);
+            long hpid = holder & 0xffffffffL;
+            long now = ProcessInfo.startTime(hpid);
+            if (now != 0 && (start == 0 || now == start)) {
+                throw new RingException(path, "the ring already has a reader (pid " + hpid + ")");
+            }
+            if ((int) INTS.getAcquire(buf, READER_CLOSED_OFF) != 0) {
+                throw new RingException(path, "the ring's reader (pid " + hpid + ", now gone) closed it: its writer was "
+                        + "told the stream has no reader");
+            }
+            // The holder is dead: take its slot, unless another newcomer did first.
+            if ((int) INTS.compareAndExchange(buf, READER_PID_OFF, holder, me) == holder) {
+                LONGS.setOpaque(buf, READER_START_OFF, 0L);
+                claimed = true;
+            }
+        }
+        if (!claimed) {
+            throw new RingException(path, "the reader slot keeps changing hands");
         }
         // Pairs with the writer's acquire load of reader_start in its liveness check.
         LONGS.setRelease(buf, READER_START_OFF, ProcessInfo.selfStartTime());
         long rp = (long) LONGS.getAcquire(buf, READ_POS_OFF);
+        long wp = (long) LONGS.getAcquire(buf, WRITE_POS_OFF);
+        if ((rp & (align - 1)) != 0 || Long.compareUnsigned(rp, wp) > 0 || Long.compareUnsigned(wp - rp, capacity) > 0) {
+            INTS.setRelease(buf, READER_PID_OFF, 0); // moved since the identity checks: let go of the slot
+            throw new RingCorruptException(path, "read position " + Long.toUnsignedString(rp)
+                    + " changed to an invalid value during open");
+        }
         cursor = rp;
         cachedWrite = rp;
         released = rp;
@@ -255,6 +287,7 @@ public final class RingReader implements AutoCloseable {
         int[] lens = null;
         while (true) {
             if (cursor == cachedWrite) {
+                wakeWriterIfSleeping(); // about to wait: a writer asleep for space must not wait on us
                 awaitData(bounded, deadline, timeoutNanos);
                 if (cursor == cachedWrite) { // the writer closed and everything was handed out
                     eof = true;
@@ -265,16 +298,22 @@ public final class RingReader implements AutoCloseable {
                 }
             }
             if (offsets == null) {
-                int n = (int) Math.min(maxRecords, (capacity / 2) / align + 1);
+                int n = (int) Math.min(maxRecords, (capacity / 2) / align + 1); // frames are >= align bytes
                 offsets = new int[n];
                 lens = new int[n];
             }
+            // A batch pins at most cap/2 - align bytes (a padding frame before it included), except
+            // that its first record is always admitted: a writer wrapping a record of max_record
+            // (cap/4) needs at most cap/2 + align bytes free, so a reader that holds one batch
+            // while it waits for the next never starves the writer (fti_reader_next's rule).
+            final long bound = capacity / 2 - align;
+            final long pinned = cursor;
             long first = cursor & mask;
             long end = cursor;
             long bytes = 0;
             int n = 0;
             boolean same = true;
-            while (n < offsets.length && end < cachedWrite && end - cursor < capacity / 2) {
+            while (n < offsets.length && end < cachedWrite) {
                 long idx = end & mask;
                 if (idx < first) {
                     break; // the previous frame ended exactly at the end of the data area
@@ -293,7 +332,6 @@ public final class RingReader implements AutoCloseable {
                         break; // a batch is contiguous: the next one starts after the wrap
                     }
                     end += len;
-                    cursor = end;
                     first = 0;
                     continue;
                 }
@@ -301,6 +339,9 @@ public final class RingReader implements AutoCloseable {
                 if (kind != FRAME_DATA || len > maxRecord || fsize > avail || idx + fsize > capacity) {
                     throw new RingCorruptException(path, "frame at position " + end + ": kind " + kind + ", length " + len
                             + " (max " + maxRecord + ", " + avail + " bytes published, " + (capacity - idx) + " to the end)");
+                }
+                if (n > 0 && end + fsize - pinned > bound) {
+                    break;
                 }
                 offsets[n] = at + align;
                 lens[n] = (int) len;
@@ -310,7 +351,8 @@ public final class RingReader implements AutoCloseable {
                 end += fsize;
             }
             if (n == 0) {
-                continue; // only a padding frame was published so far
+                cursor = end; // only a padding frame was published so far
+                continue;
             }
             recordsOut += n;
             bytesOut += bytes;

@@ -155,6 +155,31 @@ class RingReaderTest {
     }
 
     @Test
+    void theSlotOfADeadReaderThatNeverClosedIsTakenOver() throws Exception {
+        Path p = ring("dead.ring");
+        try (RingWriter w = RingWriter.create(p, 4096, 8)) {
+            ByteBuffer h = le(w);
+            h.putInt(READER_PID_OFF, Integer.MAX_VALUE - 7); // no such process
+            h.putLong(READER_START_OFF, 12345);
+            try (RingReader r = RingReader.open(p, SECOND)) {
+                assertEquals(ProcessHandleHolder.PID, h.getInt(READER_PID_OFF) & 0xffffffffL);
+            }
+        }
+        Path q = ring("deadclosed.ring");
+        try (RingWriter w = RingWriter.create(q, 4096, 8)) {
+            ByteBuffer h = le(w);
+            h.putInt(READER_PID_OFF, Integer.MAX_VALUE - 7);
+            h.putInt(READER_CLOSED_OFF, 1);
+            RingException e = assertThrows(RingException.class, () -> RingReader.open(q, SECOND));
+            assertTrue(e.getMessage().contains("closed it"), e.getMessage());
+        }
+    }
+
+    private static final class ProcessHandleHolder {
+        static final long PID = ProcessHandle.current().pid();
+    }
+
+    @Test
     void aSecondReaderIsRefused() throws Exception {
         Path p = ring("two.ring");
         try (RingWriter w = RingWriter.create(p, 4096, 8); RingReader r = RingReader.open(p, SECOND)) {
@@ -357,7 +382,7 @@ class RingReaderTest {
             }
             w.publish();
             held.add(r.next(1000, SECOND));
-            assertEquals(128, held.get(0).count(), "at most half the ring (2048 bytes of 16-byte frames)");
+            assertEquals(127, held.get(0).count(), "at most cap/2 - align (2040 bytes of 16-byte frames)");
         }
     }
 }

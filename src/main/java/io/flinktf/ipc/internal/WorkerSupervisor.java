@@ -63,6 +63,7 @@ public final class WorkerSupervisor {
         private String clusterJson;
         private boolean exitZeroIsSuccess;
         private List<Path> extraFiles = Collections.emptyList();
+        private Map<String, String> contextExtras = Collections.emptyMap();
 
         /** Task {@code role}:{@code index} in Flink attempt {@code attempt}, files {@code <stem>.<suffix>}. */
         public Task(String role, int index, int attempt, Path stem) {
@@ -114,6 +115,12 @@ public final class WorkerSupervisor {
             this.clusterJson = clusterJson;
             this.exitZeroIsSuccess = exitZeroIsSuccess;
             this.extraFiles = extraFiles;
+            return this;
+        }
+
+        /** More context file keys, each with its value as JSON text (inference: "output_ring", ...). */
+        public Task contextExtras(Map<String, String> keysToJson) {
+            this.contextExtras = keysToJson;
             return this;
         }
     }
@@ -236,6 +243,9 @@ public final class WorkerSupervisor {
         if (t.clusterJson != null) {
             b.append(", \"cluster\": ").append(t.clusterJson);
         }
+        for (Map.Entry<String, String> e : t.contextExtras.entrySet()) {
+            b.append(", ").append(json(e.getKey())).append(": ").append(e.getValue());
+        }
         b.append(", \"properties\": {");
         String sep = "";
         for (Map.Entry<String, String> e : o.properties().entrySet()) {
@@ -245,7 +255,7 @@ public final class WorkerSupervisor {
         return b.append("}}\n").toString();
     }
 
-    static String json(String v) {
+    public static String json(String v) {
         StringBuilder b = new StringBuilder(v.length() + 2).append('"');
         for (int i = 0; i < v.length(); i++) {
             char c = v.charAt(i);
