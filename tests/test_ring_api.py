@@ -267,3 +267,25 @@ def test_read_batch_after_read_does_not_pin_what_read_served(ring_path):
         w.write(b"d" * 100)
         assert len(r.read_batch(10, timeout=1)) == 1  # dropped at once
         assert fti.ring_stat(ring_path).read_pos == fti.ring_stat(ring_path).write_pos
+
+
+def test_read_serves_a_held_batch_and_mixes_with_read_batch(ring_path):
+    with RingWriter.create(ring_path, capacity=1 << 16) as w, RingReader.open(ring_path) as r:
+        w.write_many([bytes([i]) * 8 for i in range(10)])
+        first = r.read(timeout=1)  # takes all ten from the ring in one call, serves one
+        assert bytes(first) == b"\0" * 8
+        assert bytes(r.read(timeout=0)) == b"\1" * 8  # served without waiting
+        rest = r.read_batch(3, timeout=0)  # continues with what read() holds
+        assert [bytes(x) for x in rest] == [bytes([i]) * 8 for i in (2, 3, 4)]
+        assert rest.as_array().tolist() == [[i] * 8 for i in (2, 3, 4)]
+        assert [bytes(r.read(timeout=0)) for _ in range(5)] == [bytes([i]) * 8 for i in range(5, 10)]
+        with pytest.raises(RingTimeout):
+            r.read(timeout=0)
+        assert bytes(first) == b"\0" * 8  # a view keeps its bytes
+        before = fti.ring_stat(ring_path).read_pos
+        del rest
+        assert fti.ring_stat(ring_path).read_pos == before  # `first` still holds the batch
+        del first
+        assert fti.ring_stat(ring_path).read_pos > before
+        w.close()
+        assert r.read(timeout=1) is None
