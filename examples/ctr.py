@@ -94,17 +94,21 @@ def save_curves(history: list[dict], path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [h["rows"] for h in history]
+    from matplotlib.ticker import FuncFormatter
+
+    points = [h for h in history if not h.get("epoch_start")]
+    rows = [h["rows"] for h in points]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot(rows, [h["loss"] for h in history])
+    ax1.plot(rows, [h["loss"] for h in points], marker=".")
     ax1.set(xlabel="rows trained", ylabel="loss (running mean of the epoch)", title="loss")
-    ax2.plot(rows, [h["auc"] for h in history], color="tab:green")
+    ax2.plot(rows, [h["auc"] for h in points], marker=".", color="tab:green")
     ax2.set(xlabel="rows trained", ylabel="AUC (running, of the epoch)", title="AUC")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:g} M" if v >= 1e6 else f"{v / 1e3:g} K"))
         for h in history:
-            if h.get("epoch_start"):
-                ax.axvline(h["rows"], color="grey", lw=0.5, ls="--")
+            if h.get("epoch_start") and h["rows"]:
+                ax.axvline(h["rows"], color="grey", lw=0.8, ls="--")  # where an epoch starts
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -192,8 +196,7 @@ def train(context) -> None:  # type: ignore[no-untyped-def]
     manager.save()
     model.save(os.path.join(ckpt_dir, "model.keras"))
     tb.flush()
-    save_curves([h for h in history if h["loss"] == h["loss"] or h.get("epoch_start")],
-                os.path.join(ckpt_dir, "curves.png"),
+    save_curves(history, os.path.join(ckpt_dir, "curves.png"),
                 f"worker {context.index} (attempt {context.attempt}): {state['rows']:,} rows, {epochs} epoch(s)")
     _write_json(metrics_path, state | {"phase": "done"})
 
@@ -395,11 +398,11 @@ def check_options(args: argparse.Namespace) -> list[str]:
     if not 1 <= args.epochs <= 100:
         problems.append(f"--epochs must be between 1 and 100, got {args.epochs}")
     if args.workdir is not None:
-        parent = os.path.abspath(args.workdir)
-        while not os.path.exists(parent):
-            parent = os.path.dirname(parent)
-        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-            problems.append(f"--workdir {args.workdir}: {parent} is not a writable directory")
+        try:
+            os.makedirs(args.workdir, exist_ok=True)
+            tempfile.TemporaryFile(dir=args.workdir).close()
+        except OSError as e:
+            problems.append(f"--workdir {args.workdir} is not a writable directory ({e.strerror})")
     return problems
 
 
