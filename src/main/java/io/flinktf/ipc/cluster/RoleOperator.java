@@ -146,6 +146,9 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         } else {
             task.noRing();
         }
+        // Left by a task of the same name whose TaskManager died: its address is not this process's.
+        Files.deleteIfExists(files.address);
+        Files.deleteIfExists(files.spec);
         try {
             process = WorkerSupervisor.start(settings.worker, task);
         } catch (IOException e) {
