@@ -4,7 +4,9 @@ CLUSTER-PROTOCOL.md without TensorFlow.
 Started by the role operator through a wrapper (python -P -m flinktf_ipc.worker is ignored):
 reads FLINKTF_WORKER_CONTEXT, writes its heartbeat, reserves a port and writes the address
 file, waits for the spec file, appends one JSON line to properties["log"], then
-- a fed task reads its ring (arrow codec, pyarrow) to the end and logs the ids it got;
+- a fed task reads its ring (arrow codec, pyarrow) to the end and logs the ids it got (each batch
+  also to properties["log"] + ".ids" before it is released); one named by properties["die_after"]
+  ("role:index:attempt:N") SIGKILLs itself once it has read N ids;
 - a task named by properties["die"] ("role:index:attempt") kills itself with SIGKILL, one named
   by properties["sigstop"] stops itself with SIGSTOP;
 - a task named by properties["crash_at_start"] ("role:index") exits 1 before its address file,
@@ -81,11 +83,17 @@ if ctx["rings"]:
 
     ids = []
     reader = ArrowRingReader(ctx["rings"][0], timeout=60)
+    die_after = props.get("die_after", "")  # "role:index:attempt:N": SIGKILL once N ids were read
     while (batch := reader.read_batch(60)) is not None:
-        ids.extend(batch.column("id").to_pylist())
+        got = batch.column("id").to_pylist()
+        ids.extend(got)
+        with open(props["log"] + ".ids", "a") as f:  # consumed for good once released: say so first
+            f.write(json.dumps({"task": me, "ids": got}) + "\n")
         # Let go before waiting for the next: a held batch pins its ring space, and a checkpoint
         # waits until the reader released everything before the barrier.
         del batch
+        if die_after.rpartition(":")[0] == me and len(ids) >= int(die_after.rpartition(":")[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 line = {"role": ctx["role"], "index": ctx["index"], "attempt": ctx["attempt"], "port": port,
         "pid": os.getpid(), "spec": spec, "cluster": cluster, "rings": ctx["rings"], "ids": ids}

@@ -146,6 +146,9 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         } else {
             task.noRing();
         }
+        // Left by a task of the same name whose TaskManager died: its address is not this process's.
+        Files.deleteIfExists(files.address);
+        Files.deleteIfExists(files.spec);
         try {
             process = WorkerSupervisor.start(settings.worker, task);
         } catch (IOException e) {
@@ -268,10 +271,15 @@ final class RoleOperator extends AbstractStreamOperator<Row>
             return;
         }
         writeBatch();
-        long deadline = System.nanoTime() + settings.flushTimeoutNanos;
+        long start = System.nanoTime();
+        long deadline = start + settings.flushTimeoutNanos;
         while (true) {
             try {
                 ring.flush(SLICE_NS);
+                long ms = (System.nanoTime() - start) / 1_000_000;
+                if (ms >= 1000) {
+                    LOG.info("{}: checkpoint {} waited {} ms for the process to drain its ring", who, checkpointId, ms);
+                }
                 return;
             } catch (RingTimeoutException e) {
                 if (System.nanoTime() - deadline > 0) {

@@ -126,6 +126,10 @@ class ClusterMiniTest {
     @Test
     void specReachesEveryTaskAndPsIsStoppedWhenTheWorkersFinish() throws Exception {
         TFClusterConfig config = cluster("batch").addRole("worker", 2).addRole("ps", 1).build();
+        // Files a task of the same name left when its TaskManager died: not this round's.
+        Files.write(ringDir.resolve("batch-worker-1.addr.json"), "{\"host\": \"10.9.9.9\", \"port\": 1}".getBytes(
+                StandardCharsets.UTF_8));
+        Files.write(ringDir.resolve("batch-ps-0.spec.json"), "{}".getBytes(StandardCharsets.UTF_8));
         StreamExecutionEnvironment env = env(2, 0);
         assertNull(TFCluster.addTo(env, config), "no output type: nothing comes back");
         env.execute("tf-cluster-batch"); // returns only when ps was stopped and every task ended
@@ -209,6 +213,43 @@ class ClusterMiniTest {
     }
 
     @Test
+    void aFedWorkerKilledMidStreamRestartsTheClusterAndNoRowIsLost() throws Exception {
+        TFClusterConfig config = cluster("fedkill").addRole("worker", 2).addRole("ps", 1).setBatchRows(50)
+                .setProperty("die_after", "worker:1:0:2000")
+                .build();
+        StreamExecutionEnvironment env = env(2, 6);
+        env.enableCheckpointing(100);
+        RowTypeInfo type = new RowTypeInfo(new TypeInformation<?>[] {Types.LONG}, new String[] {"id"});
+        int n = 6000;
+        DataStream<Row> rows = env.fromSequence(0, n - 1).setParallelism(1).map(i -> { // chained: no backlog before a barrier
+            if (i % 20 == 0) {
+                Thread.sleep(10); // a stream that lasts a few checkpoints, before and after the kill
+            }
+            return Row.of(i);
+        }).returns(type).setParallelism(1);
+        TFCluster.addTo(rows, config);
+        env.execute("tf-cluster-fedkill");
+
+        List<Map<String, Object>> round1 = new ArrayList<>();
+        for (Map<String, Object> l : lines()) {
+            if (num(map(l.get("spec")).get("epoch")) == 1) {
+                round1.add(l);
+            }
+        }
+        assertRound(round1, config.roleCounts(), 1);
+        Set<Long> consumed = new HashSet<>();
+        boolean killedOnesShare = false;
+        for (String l : Files.readAllLines(Paths.get(log + ".ids"))) {
+            Map<String, Object> m = Json.parseObject(l);
+            killedOnesShare |= m.get("task").equals("worker:1:0");
+            ((List<?>) m.get("ids")).forEach(v -> consumed.add(num(v)));
+        }
+        assertTrue(killedOnesShare, "the killed worker had read rows");
+        assertEquals(n, consumed.size(), "every row reached a worker: at-least-once across the restart");
+        assertNoFilesLeft();
+    }
+
+    @Test
     void fedWorkersReadEveryRowOfTheStreamFromTheirRings() throws Exception {
         // Small rings and slow starts: the rings fill up before the processes have the spec, while
         // checkpoints run (Flink holds back coordinator events during a checkpoint: no deadlock).
@@ -217,7 +258,7 @@ class ClusterMiniTest {
         StreamExecutionEnvironment env = env(2, 0);
         env.enableCheckpointing(100); // batches cut and rings drained before barriers, while the ps task waits
         RowTypeInfo type = new RowTypeInfo(new TypeInformation<?>[] {Types.LONG}, new String[] {"id"});
-        DataStream<Row> rows = env.fromSequence(0, 4999).map(i -> {
+        DataStream<Row> rows = env.fromSequence(0, 4999).setParallelism(1).map(i -> {
             if (i % 50 == 0) {
                 Thread.sleep(10); // a stream that lasts a few checkpoints
             }
