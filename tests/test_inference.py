@@ -161,8 +161,8 @@ def test_fixed_shape_and_ragged_outputs(rings: tuple[str, str]) -> None:
 
 # ---- the whole path in Flink ------------------------------------------------------------------------
 
-# 1 M rows through NumPy; the Keras model gets fewer: on this shared 2-core machine 1 M rows take
-# about two minutes per job (job start included), see docs/BENCHMARKS.md for the rates.
+# 1 M rows through NumPy (about a minute here, job start included); the Keras model gets a quarter
+# of that to keep the suite's time modest on this shared 2-core machine (docs/BENCHMARKS.md has rates).
 N = {"numpy": 1_000_000, "keras": 250_000}
 
 
