@@ -41,3 +41,7 @@ target_compile_options(bench_ring PRIVATE ${FTI_WARNINGS} -O2)
 add_executable(bench_wakeups bench/c/bench_wakeups.c)
 target_link_libraries(bench_wakeups PRIVATE fti_core Threads::Threads)
 target_compile_options(bench_wakeups PRIVATE ${FTI_WARNINGS} -O2)
+
+add_executable(bench_percall bench/c/bench_percall.c)
+target_link_libraries(bench_percall PRIVATE fti_core)
+target_compile_options(bench_percall PRIVATE ${FTI_WARNINGS} -O2)

@@ -583,9 +583,32 @@ static int reserve_until(fti_writer *w, uint32_t len, uint8_t **data, int64_t de
     return 0;
 }
 
-int fti_writer_reserve(fti_writer *w, uint32_t len, uint8_t **data, int64_t timeout_ns)
+/* Out of line so that the fast path below saves no registers. */
+static __attribute__((noinline)) int reserve_slow(fti_writer *w, uint32_t len, uint8_t **data, int64_t timeout_ns)
 {
     return reserve_until(w, len, data, deadline_of(timeout_ns));
+}
+
+int fti_writer_reserve(fti_writer *w, uint32_t len, uint8_t **data, int64_t timeout_ns)
+{
+    /* Fast path, taken by almost every record: the frame fits before the end of the data area
+     * and in the space already known free. The same checks as reserve_until, in locals. */
+    struct ring *r = &w->r;
+    const uint64_t a = r->align, pos = w->pos, cap = r->cap;
+    const uint64_t fsize = (a + len + a - 1) & ~(a - 1), idx = pos & r->mask;
+    if (__builtin_expect(!w->closed && len <= r->max_record && fsize <= cap - idx &&
+                         cap - (pos - w->cached_read) >= fsize &&
+                         !atomic_load_explicit(&r->h->reader_closed, memory_order_acquire), 1)) {
+        uint8_t *frame = r->data + idx;
+        ((uint32_t *)frame)[0] = len;
+        ((uint32_t *)frame)[1] = FTI_FRAME_DATA;
+        *data = frame + a;
+        w->pos = pos + fsize;
+        w->pending_records++;
+        w->pending_bytes += len;
+        return 0;
+    }
+    return reserve_slow(w, len, data, timeout_ns);
 }
 
 void fti_writer_publish(fti_writer *w)
@@ -1005,21 +1028,25 @@ int fti_reader_next(fti_reader *rd, uint32_t max, fti_batch *b, uint32_t *offset
             }
         }
         const uint64_t pinned = cursor; /* where this batch's hold starts */
-        uint64_t first = cursor & r->mask, end = cursor, bytes = 0;
-        uint32_t n = 0, same = 1;
-        while (n < max && end < rd->cached_write) {
-            uint64_t idx = end & r->mask;
+        /* the ring's geometry in locals: the stores to offsets[]/lens[] could alias the handle */
+        const uint64_t cap = r->cap, mask = r->mask, a = r->align, written = rd->cached_write;
+        const uint32_t max_record = r->max_record;
+        const uint8_t *data = r->data;
+        uint64_t first = cursor & mask, end = cursor, bytes = 0;
+        uint32_t n = 0, same = 1, len0 = 0;
+        while (n < max && end < written) {
+            uint64_t idx = end & mask;
             if (idx < first)
                 break; /* the previous frame ended exactly at the end of the data area */
-            const uint32_t *fh = (const uint32_t *)(r->data + idx);
+            const uint32_t *fh = (const uint32_t *)(data + idx);
             /* read once: the peer could change them between check and use */
             uint32_t len = __atomic_load_n(&fh[0], __ATOMIC_RELAXED);
             uint32_t kind = __atomic_load_n(&fh[1], __ATOMIC_RELAXED);
-            uint64_t avail = rd->cached_write - end;
+            uint64_t avail = written - end;
             if (kind == FTI_FRAME_PAD) {
-                if (len != r->cap - idx || len > avail) {
+                if (len != cap - idx || len > avail) {
                     set_err(r, "padding frame at position %llu has length %u (expected %llu, %llu published)",
-                            (unsigned long long)end, len, (unsigned long long)(r->cap - idx),
+                            (unsigned long long)end, len, (unsigned long long)(cap - idx),
                             (unsigned long long)avail);
                     return -EPROTO;
                 }
@@ -1029,19 +1056,21 @@ int fti_reader_next(fti_reader *rd, uint32_t max, fti_batch *b, uint32_t *offset
                 first = 0;
                 continue;
             }
-            uint64_t fsize = frame_size(r, len);
-            if (kind != FTI_FRAME_DATA || len > r->max_record || fsize > avail || idx + fsize > r->cap) {
+            uint64_t fsize = (a + len + a - 1) & ~(a - 1);
+            if (kind != FTI_FRAME_DATA || len > max_record || fsize > avail || idx + fsize > cap) {
                 set_err(r, "frame at position %llu: kind %u, length %u (max %u, %llu bytes published, %llu to the end)",
-                        (unsigned long long)end, kind, len, r->max_record, (unsigned long long)avail,
-                        (unsigned long long)(r->cap - idx));
+                        (unsigned long long)end, kind, len, max_record, (unsigned long long)avail,
+                        (unsigned long long)(cap - idx));
                 return -EPROTO;
             }
-            if (n > 0 && end + fsize - pinned > bound)
+            if (n == 0)
+                len0 = len;
+            else if (end + fsize - pinned > bound)
                 break;
             offsets[n] = (uint32_t)(idx - first);
             lens[n] = len;
             bytes += len;
-            same &= len == lens[0];
+            same &= len == len0;
             n++;
             end += fsize;
         }

@@ -289,3 +289,23 @@ def test_read_serves_a_held_batch_and_mixes_with_read_batch(ring_path):
         assert fti.ring_stat(ring_path).read_pos > before
         w.close()
         assert r.read(timeout=1) is None
+
+
+def test_big_ring_is_unmapped_aside_and_removed(ring_path):
+    import threading
+    import time as _time
+
+    w = RingWriter.create(ring_path, capacity=32 << 20)  # above the size unmapped off-thread
+    r = RingReader.open(ring_path)
+    w.write(b"x" * 100)
+    w.close()
+    rec = r.read(timeout=1)
+    r.close()  # the view keeps the mapping
+    assert os.path.exists(ring_path) and bytes(rec) == b"x" * 100
+    main = threading.current_thread()
+    del rec  # the last view: the unmap and the file's removal happen on a helper thread
+    deadline = _time.monotonic() + 10
+    while os.path.exists(ring_path) and _time.monotonic() < deadline:
+        _time.sleep(0.01)
+    assert not os.path.exists(ring_path)
+    assert threading.current_thread() is main

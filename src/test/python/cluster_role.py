@@ -11,7 +11,8 @@ file, waits for the spec file, appends one JSON line to properties["log"], then
   by properties["sigstop"] stops itself with SIGSTOP;
 - a task named by properties["crash_at_start"] ("role:index") exits 1 before its address file,
   in every attempt;
-- ps tasks wait until the AM stops them; every other task exits 0.
+- ps tasks (the roles of properties["blocking_roles"], default "ps") wait until the AM stops
+  them; every other task exits 0.
 """
 
 import json
@@ -104,7 +105,7 @@ if props.get("sigstop") == me:
     os.kill(os.getpid(), signal.SIGSTOP)  # hung: only its heartbeat's age tells
 if props.get("die") == me:
     os.kill(os.getpid(), signal.SIGKILL)
-if ctx["role"] == "ps":
+if ctx["role"] in props.get("blocking_roles", "ps").split(","):
     while True:  # as server.join(): only the AM's stop ends it
         time.sleep(1)
 sys.exit(0)

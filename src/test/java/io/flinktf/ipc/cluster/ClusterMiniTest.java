@@ -148,6 +148,20 @@ class ClusterMiniTest {
     }
 
     @Test
+    void withAChiefTheChiefsEndStopsWorkersAndPs() throws Exception {
+        TFClusterConfig config = cluster("chief").addRole("worker", 2).addRole("ps", 1).setChief(true)
+                .setProperty("blocking_roles", "worker,ps") // as ParameterServerStrategy: only the chief returns
+                .build();
+        StreamExecutionEnvironment env = env(2, 0);
+        TFCluster.addTo(env, config);
+        env.execute("tf-cluster-chief"); // ends only if the AM stopped the blocked workers and ps
+        List<Map<String, Object>> lines = lines();
+        assertRound(lines, config.roleCounts(), 0);
+        assertEquals("chief:0", map(lines.get(0).get("cluster")).get("chief"));
+        assertNoFilesLeft();
+    }
+
+    @Test
     void aKilledProcessRestartsTheWholeClusterWithTheNextEpochAndAttempt() throws Exception {
         TFClusterConfig config = cluster("failover").addRole("worker", 2).addRole("ps", 1)
                 .setProperty("die", "worker:1:0") // SIGKILLs itself once it has the spec
