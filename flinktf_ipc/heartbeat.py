@@ -278,9 +278,9 @@ class HeartbeatWriter:
         with self._lock:
             self._progress.update({k: int(v) for k, v in counts.items()})
 
-    def start(self) -> HeartbeatWriter:
-        """Starts beating every interval in the background, state ``running``."""
-        self.set_state(State.RUNNING)
+    def start(self, state: State = State.RUNNING) -> HeartbeatWriter:
+        """Starts beating every interval in the background, in ``state`` (``running``)."""
+        self.set_state(state)
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{self.role}", daemon=True)
         self._thread.start()
         return self

@@ -191,11 +191,16 @@ def run(ctx: WorkerContext) -> int:
     ctx._heartbeat = hb
     stop = threading.Event()
     if hb is not None:
-        hb.start()
+        # "starting" while the entry and TensorFlow load: loading a big native library holds the
+        # GIL, so this thread may miss beats; the JVM allows a starting worker its startup grace.
+        hb.start(hbm.State.STARTING)
         if ctx.peer_heartbeat:
             threading.Thread(target=_watchdog, args=(ctx, hb, stop), name="writer-watch", daemon=True).start()
     try:
-        _load(ctx)(ctx)
+        entry = _load(ctx)
+        if hb is not None:
+            hb.set_state(hbm.State.RUNNING)
+        entry(ctx)
     except BaseException as e:  # noqa: BLE001 - every failure is reported, then the process exits
         traceback.print_exc()
         if ctx._inference_session is not None:

@@ -240,3 +240,43 @@ def test_worker_exits_when_the_writer_heartbeat_is_damaged(tmp_path, damage):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+GIL_HOLDING_ENTRY = '''
+import ctypes
+
+# Like loading a big native library (TensorFlow): the GIL is held for seconds, no heartbeat is written.
+ctypes.PyDLL(None).sleep(4)
+
+
+def main(context):
+    n = 0
+    with context.reader() as r:
+        for _ in r:
+            n += 1
+    with open(context.properties["out"], "w") as f:
+        f.write(str(n))
+'''
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(240)
+def test_a_worker_loading_its_entry_is_not_killed_as_hung(tmp_path, job_dir):
+    """A worker whose import holds the GIL longer than the heartbeat timeout (4 s against 1.5 s)
+    says "starting" until its entry is loaded and gets the startup grace, not a kill as hung."""
+    flink = pytest.importorskip("flinktf_ipc.flink")
+    from pyflink.common import WatermarkStrategy
+    from pyflink.datastream.connectors.number_seq import NumberSequenceSource
+
+    entry = tmp_path / "gil_entry.py"
+    entry.write_text(GIL_HOLDING_ENTRY)
+    n = 1000
+    env = flink.configure(restart_attempts=0, log_dir=str(tmp_path / "flink-logs"))
+    env.set_parallelism(1)
+    sink = (flink.RingSink.builder().base_dir(job_dir["rings"]).name("gil").capacity(1 << 16).align(8)
+            .encoder("long").worker_entry(f"{entry}:main").worker_python(sys.executable)
+            .worker_log_dir(job_dir["logs"]).heartbeat_interval(0.5).heartbeat_timeout(1.5)
+            .worker_properties({"out": str(job_dir["out"] / "count")}).build())
+    env.from_source(NumberSequenceSource(0, n - 1), WatermarkStrategy.no_watermarks(), "seq").sink_to(sink)
+    env.execute("flinktf-ipc worker loading its entry")  # restart_attempts=0: a kill as hung fails the job
+    assert int((job_dir["out"] / "count").read_text()) == n

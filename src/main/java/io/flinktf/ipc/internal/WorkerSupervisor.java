@@ -366,9 +366,13 @@ public final class WorkerSupervisor {
             checkExitGrace(now, beat.state);
             return;
         }
-        if (age > o.heartbeatTimeoutNanos() && process.isAlive()) {
+        // A worker still loading its entry and TensorFlow may miss beats (a big native library
+        // loads under the GIL): it gets the startup grace, as one that has not beaten yet.
+        long limit = "starting".equals(beat.state) ? Math.max(o.heartbeatTimeoutNanos(), MIN_STARTUP_NS)
+                : o.heartbeatTimeoutNanos();
+        if (age > limit && process.isAlive()) {
             fail(describe() + " is hung: its heartbeat is " + seconds(age) + " old (timeout "
-                    + seconds(o.heartbeatTimeoutNanos()) + "; state " + beat.state + ", stopped with SIGSTOP or "
+                    + seconds(limit) + "; state " + beat.state + ", stopped with SIGSTOP or "
                     + "deadlocked?); killed it. " + tail());
             kill();
         }
