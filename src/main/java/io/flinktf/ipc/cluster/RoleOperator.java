@@ -1,5 +1,6 @@
 package io.flinktf.ipc.cluster;
 
+import io.flinktf.ipc.PeerLostException;
 import io.flinktf.ipc.RingException;
 import io.flinktf.ipc.RingPaths;
 import io.flinktf.ipc.RingReader;
@@ -535,6 +536,14 @@ final class RoleOperator extends AbstractStreamOperator<Row>
     }
 
     private IOException outputFailure(RingException e) throws InterruptedException {
+        if (e instanceof PeerLostException) {
+            // An aborted stream: the process failed (run_main raised) and exits next; its status and
+            // stderr (the traceback) say why, so give it up to a heartbeat timeout to end.
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.config.heartbeatTimeoutMillis());
+            while (process.explain() == null && System.nanoTime() - deadline < 0) {
+                // explain() waits up to two heartbeat intervals per call
+            }
+        }
         return failure("output ring " + files.output, e);
     }
 
