@@ -16,6 +16,8 @@ $(DEPS): pyproject.toml scripts/requirements.py $(wildcard scripts/install-syste
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) scripts/requirements.py > $(VENV)/requirements.txt
 	$(VPY) -m pip install -q -r $(VENV)/requirements.txt
+	$(VPY) scripts/requirements.py --no-deps > $(VENV)/requirements-nodeps.txt
+	$(VPY) -m pip install -q --no-deps -r $(VENV)/requirements-nodeps.txt
 	touch $@
 
 # The package itself (C library, cffi extension, jar), built against the venv's packages.
@@ -25,8 +27,9 @@ $(BUILT): $(DEPS) $(SOURCES)
 
 install: $(BUILT)
 
-# C tests: plain, ASan+UBSan, TSan (two threads in one process), and the Java tests if present.
-test-c: $(DEPS)
+# C tests: plain, ASan+UBSan, TSan (two threads in one process), and the Java tests (some start
+# Python processes that import the installed package, hence $(BUILT)).
+test-c: $(BUILT)
 	cmake -S . -B build/ctest -DFTI_BUILD_TESTS=ON -DFTI_PY_EXECUTABLE=$(abspath $(VPY)) >/dev/null
 	cmake --build build/ctest -j2
 	ctest --test-dir build/ctest --output-on-failure

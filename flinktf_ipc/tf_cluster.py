@@ -69,6 +69,12 @@ class TFContext:
         self._spec: Any = getattr(context, "_cluster_spec", None)
         self._info: Any = getattr(context, "_cluster_info", None)
 
+    def _spec_or_error(self, what: str) -> Any:
+        if self._spec is None:
+            raise ValueError(f"TFContext.{what}: this is a stream-inference worker, not a role of a TF cluster: "
+                             "it has no cluster spec")
+        return self._spec
+
     def get_cluster(self) -> Any:
         """The ``tf.train.ClusterSpec`` of every role."""
         import tensorflow as tf
@@ -77,20 +83,23 @@ class TFContext:
 
     def get_job_name(self) -> str:
         """This process's role: "worker", "ps", "chief" or a user role."""
-        return str(self._spec.task_type)
+        return str(self._spec.task_type) if self._spec is not None else str(self.context.role)
 
     def get_task_index(self) -> int:
         """This process's index within its role."""
-        return int(self._spec.task_index)
+        return int(self._spec.task_index) if self._spec is not None else int(self.context.index)
 
     def get_tf_config(self) -> dict[str, Any]:
         """The ``TF_CONFIG`` dict (``{"cluster": {...}, "task": {"type", "index"}}``), also set in
         ``os.environ["TF_CONFIG"]`` before ``run_main`` runs."""
-        return dict(self._spec.tf_config())
+        return dict(self._spec_or_error("get_tf_config").tf_config())
 
     @property
     def is_chief(self) -> bool:
-        """True on the chief: the ``chief`` role's task 0 if there is one, else worker 0."""
+        """True on the chief: the ``chief`` role's task 0 if there is one, else worker 0 (an
+        inference worker: index 0)."""
+        if self._info is None:
+            return self.get_task_index() == 0
         return (self.get_job_name(), self.get_task_index()) == self._info.chief_task
 
     @property
@@ -102,7 +111,7 @@ class TFContext:
     @property
     def chief_checkpoint_dir(self) -> str | None:
         """The chief's checkpoint directory (every worker restores from it after a restart)."""
-        if self.checkpoint_dir is None:
+        if self.checkpoint_dir is None or self._info is None:
             return None
         role, index = self._info.chief_task
         return os.path.join(os.path.dirname(os.path.normpath(self.checkpoint_dir)), f"{role}-{index}")
@@ -115,7 +124,7 @@ class TFContext:
     @property
     def epoch(self) -> int:
         """The AM's round that made this spec."""
-        return int(self._spec.epoch)
+        return int(self._spec_or_error("epoch").epoch)
 
     @property
     def properties(self) -> dict[str, str]:
@@ -124,11 +133,13 @@ class TFContext:
 
     @property
     def cluster_name(self) -> str:
+        self._spec_or_error("cluster_name")
         return str(self._info.name)
 
     @property
     def roles(self) -> dict[str, int]:
         """Every role and its count."""
+        self._spec_or_error("roles")
         return dict(self._info.roles)
 
     @property
@@ -172,6 +183,8 @@ class TFContext:
         self.context.progress(counts)
 
     def __repr__(self) -> str:
+        if self._spec is None:
+            return f"TFContext(inference {self.get_job_name()}:{self.get_task_index()}, attempt {self.attempt})"
         return (f"TFContext({self.cluster_name} {self.get_job_name()}:{self.get_task_index()}, "
                 f"attempt {self.attempt}, epoch {self.epoch}, chief={self.is_chief})")
 

@@ -135,6 +135,21 @@ def test_train_refuses_to_run_inside_a_role_process(monkeypatch: pytest.MonkeyPa
         train(1, 0, module_level)
 
 
+def test_tfcontext_of_a_process_that_is_no_cluster_role() -> None:
+    from flinktf_ipc.tf_cluster import TFContext
+    from flinktf_ipc.worker import WorkerContext
+    plain = WorkerContext(entry="m:f", rings=["/r"], role="worker", index=2)
+    with pytest.raises(ValueError, match="not a role of a TF cluster"):
+        TFContext(plain)
+    served = WorkerContext(entry="m:f", rings=["/r"], role="worker", index=2, output_ring="/o")  # stream inference
+    ctx = TFContext(served)
+    got = (ctx.get_job_name(), ctx.get_task_index(), ctx.is_chief, ctx.chief_checkpoint_dir)
+    assert got == ("worker", 2, False, None)
+    with pytest.raises(ValueError, match="stream-inference worker"):
+        ctx.get_cluster()
+    assert "inference worker:2" in repr(ctx)
+
+
 def test_inference_has_its_place() -> None:
     assert "inference" not in tf_cluster.__all__ or hasattr(tf_cluster, "inference")
     with pytest.raises(AttributeError):
