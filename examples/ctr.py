@@ -357,6 +357,8 @@ def run(args: argparse.Namespace, workdir: str) -> dict:
             job.join(0.5 if interactive else 5)
             print(("\r" if interactive else "") + progress.line(), end="" if interactive else "\n", flush=True)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: cancel the job, wait for its workers and rings to go
+        for sig in (signal.SIGINT, signal.SIGTERM):  # one is enough (a terminal's Ctrl-C also comes forwarded)
+            signal.signal(sig, signal.SIG_IGN)
         print(("\n" if interactive else "") + "cancelling the job ...", flush=True)
         try:
             client.cancel().result()

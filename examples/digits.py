@@ -116,6 +116,8 @@ def run(workdir: str, epochs: int, seed: int) -> dict:
                 print(f"phase: {now}", flush=True)
                 last = now
     except KeyboardInterrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # one is enough (a terminal's Ctrl-C also comes forwarded)
+            signal.signal(sig, signal.SIG_IGN)
         try:
             client.cancel().result()
         except Exception:  # noqa: BLE001 - the JVM may be going down with the same Ctrl-C

@@ -234,12 +234,24 @@ def cmd_demo(argv: list[str]) -> int:
         return 2
     env = dict(os.environ, FLINKTF_DEMO_PROG=prog)
     proc = subprocess.Popen([sys.executable, "-P", str(script), *rest], env=env)
-    while True:
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            # The example cancels its own job on Ctrl-C (it got the signal too); wait for it.
-            continue
+    return _wait_forwarding_signals(proc)
+
+
+def _wait_forwarding_signals(proc: subprocess.Popen[bytes]) -> int:
+    """Waits for the example; SIGINT and SIGTERM sent to this wrapper go to it, which cancels its
+    job and cleans up (a Ctrl-C in a terminal reaches both: the example ignores the second)."""
+    import signal
+
+    def forward(signum: int, frame: object) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 # ---- main ----------------------------------------------------------------------------------

@@ -103,15 +103,19 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.flink
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_ctr_cancelled_by_a_signal_leaves_no_process_and_no_file(tmp_path, sig):
+@pytest.mark.parametrize("sig, via", [(signal.SIGINT, "script"), (signal.SIGTERM, "script"),
+                                      (signal.SIGTERM, "flinktf-ipc demo")])
+def test_ctr_cancelled_by_a_signal_leaves_no_process_and_no_file(tmp_path, sig, via):
     ring_dir = tmp_path / "rings"
     ring_dir.mkdir(mode=0o700)
     work = tmp_path / "work"
     env = dict(os.environ, FLINKTF_IPC_DIR=str(ring_dir))
-    p = subprocess.Popen([sys.executable, "-P", str(ROOT / "examples" / "ctr.py"), "--workdir", str(work),
-                          "--rows", "10000000", "--rate", "2000", "--parallelism", "1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    args = ["--workdir", str(work), "--rows", "10000000", "--rate", "2000", "--parallelism", "1"]
+    if via == "script":
+        cmd, cwd = [sys.executable, "-P", str(ROOT / "examples" / "ctr.py"), *args], tmp_path
+    else:  # the wrapper forwards the signal to the example it runs (from the checkout)
+        cmd, cwd = [str(Path(sys.executable).parent / "flinktf-ipc"), "demo", *args], ROOT
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
     procs: set[int] = set()
     try:
         deadline = time.monotonic() + 180
