@@ -90,9 +90,13 @@ class Session:
     """One worker's inference loop over its input ring and output ring. Made once per context by
     :func:`session`; the worker context's ``input_batches``/``emit``/``serve`` delegate to it."""
 
-    def __init__(self, input_ring: str, output_ring: str, output_schema: pa.Schema,
-                 output_capacity: int = DEFAULT_OUTPUT_CAPACITY, open_timeout: float = 60.0) -> None:
+    def __init__(self, input_ring: str | None, output_ring: str, output_schema: pa.Schema,
+                 output_capacity: int = DEFAULT_OUTPUT_CAPACITY, open_timeout: float = 60.0, *,
+                 matched: bool = True) -> None:
         self.input_ring = input_ring
+        # matched=False: a TF cluster role's output rows (output_row_type), any number of them, not
+        # answers to input rows; the stream ends when run_main returns (flinktf_ipc.worker closes it).
+        self.matched = matched
         self.output_ring = output_ring
         self.schema = output_schema
         # The output ring first: the JVM side waits for it before it sends results on their way.
@@ -113,6 +117,8 @@ class Session:
             raise RuntimeError("input_batches() is already being iterated")
         if self._closed:
             return
+        if self.input_ring is None:
+            raise ValueError("input_batches: this process reads no input from Flink (an unfed role, or batch mode)")
         self._iterating = True
         try:
             if self._in is None:
@@ -137,11 +143,14 @@ class Session:
                 # Before waiting for more: the JVM waits for these answers before it sends more.
                 self._check_answered("input_batches: before the next batch")
             self._check_answered("input_batches: at the end of the input")
-            self.close()
+            if self.matched:
+                self.close()
         finally:
             self._iterating = False
 
     def _check_answered(self, where: str) -> None:
+        if not self.matched:
+            return
         missing = self.received - self.answered
         if missing:
             raise ValueError(f"{where}: the last batch of {self._batch_rows} input rows got "
@@ -162,7 +171,7 @@ class Session:
             raise ValueError(f"{self.output_ring}: emit() after the end of the input")
         rb = self._to_batch(result)
         n = rb.num_rows
-        if self.answered + n > self.received:
+        if self.matched and self.answered + n > self.received:
             raise ValueError(f"emit: {n} output rows, but only {self.received - self.answered} input rows are "
                              f"unanswered (the batch has {self._batch_rows}); one output row per input row "
                              f"(output ring {self.output_ring})")
@@ -281,9 +290,19 @@ def session(context: Any) -> Session:
     if s is None:
         output_ring = getattr(ctx, "output_ring", None)
         schema = getattr(ctx, "output_schema", None)
+        cluster = getattr(ctx, "cluster", None) is not None
         if not output_ring or not schema:
+            if cluster:
+                raise ValueError("this TF cluster has no output row type: emit() needs train(..., output_row_type="
+                                 "Types.ROW_NAMED(...)) or TFClusterConfig.builder().output(...)")
             raise ValueError("this worker has no output ring: input_batches/emit/serve need a job built with "
                              "flinktf_ipc.tf_cluster.inference(...)")
+        if cluster:  # a role's output rows: any number, from any role, fed or not
+            s = Session(ctx.rings[0] if len(ctx.rings) == 1 else None, output_ring,
+                        output_schema_from_context(schema),
+                        int(getattr(ctx, "output_capacity", None) or DEFAULT_OUTPUT_CAPACITY), matched=False)
+            ctx._inference_session = s
+            return s
         if len(ctx.rings) != 1:
             raise ValueError(f"inference needs exactly one input ring, this worker has {len(ctx.rings)}")
         s = Session(ctx.rings[0], output_ring, output_schema_from_context(schema),

@@ -162,7 +162,12 @@ class TFContext:
         return _inference.input_batches(self.context)
 
     def emit(self, result: Any) -> None:
-        """Stream inference: one output row per input row of the current batch, in order."""
+        """Writes rows into the output stream: a mapping of column -> array (one value per row) or a
+        ``pyarrow.RecordBatch``, cast to the output row type (TypeError naming a column that cannot be).
+
+        In a TF cluster role (``output_row_type``): any number of rows, from any role; they end when
+        ``run_main`` returns. In stream inference: one output row per input row of the current batch,
+        in order."""
         from . import inference as _inference
 
         _inference.emit(self.context, result)

@@ -201,6 +201,10 @@ def run(ctx: WorkerContext) -> int:
         if hb is not None:
             hb.set_state(hbm.State.RUNNING)
         entry(ctx)
+        if ctx.cluster is not None and ctx.output_ring:
+            from . import inference
+
+            inference.session(ctx).close()  # a cluster role's output rows end here (the ring made if none came)
     except BaseException as e:  # noqa: BLE001 - every failure is reported, then the process exits
         traceback.print_exc()
         if ctx._inference_session is not None:

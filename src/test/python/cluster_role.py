@@ -13,6 +13,10 @@ file, waits for the spec file, appends one JSON line to properties["log"], then
   in every attempt;
 - ps tasks (the roles of properties["blocking_roles"], default "ps") wait until the AM stops
   them; every other task exits 0.
+With an output row type (the context key "output_ring"), a fed task writes one row
+(task "role:index", id) per id it read into its output ring (the arrow codec stream, as
+flinktf_ipc's emit does), in batches as it reads them, and ends the stream before it exits;
+an unfed task that exits writes one row (task, -1).
 """
 
 import json
@@ -78,6 +82,24 @@ with open(cluster["spec_file"]) as f:
     spec = json.load(f)
 sock.close()
 
+out = None
+if ctx.get("output_ring"):
+    import base64
+
+    import pyarrow as pa
+
+    from flinktf_ipc.arrow import ArrowRingWriter
+
+    out_schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(ctx["output_schema"])))
+    out = ArrowRingWriter.create(ctx["output_ring"], out_schema, capacity=int(ctx["output_capacity"]))
+    task_name = f"{ctx['role']}:{ctx['index']}"
+
+
+def emit(got: list) -> None:
+    if out is not None and got:
+        out.write_batch(pa.RecordBatch.from_pydict({"task": [task_name] * len(got), "id": got}, schema=out_schema))
+
+
 ids = None
 if ctx["rings"]:
     from flinktf_ipc.arrow import ArrowRingReader
@@ -88,6 +110,7 @@ if ctx["rings"]:
     while (batch := reader.read_batch(60)) is not None:
         got = batch.column("id").to_pylist()
         ids.extend(got)
+        emit(got)
         with open(props["log"] + ".ids", "a") as f:  # consumed for good once released: say so first
             f.write(json.dumps({"task": me, "ids": got}) + "\n")
         # Let go before waiting for the next: a held batch pins its ring space, and a checkpoint
@@ -108,4 +131,8 @@ if props.get("die") == me:
 if ctx["role"] in props.get("blocking_roles", "ps").split(","):
     while True:  # as server.join(): only the AM's stop ends it
         time.sleep(1)
+if out is not None:
+    if ids is None:
+        emit([-1])
+    out.close()  # end of stream: the operator drains it before the task ends
 sys.exit(0)

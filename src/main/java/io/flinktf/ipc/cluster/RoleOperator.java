@@ -1,9 +1,12 @@
 package io.flinktf.ipc.cluster;
 
+import io.flinktf.ipc.PeerLostException;
 import io.flinktf.ipc.RingException;
 import io.flinktf.ipc.RingPaths;
+import io.flinktf.ipc.RingReader;
 import io.flinktf.ipc.RingTimeoutException;
 import io.flinktf.ipc.RingWriter;
+import io.flinktf.ipc.arrow.ArrowBatchDecoder;
 import io.flinktf.ipc.arrow.ArrowBatchEncoder;
 import io.flinktf.ipc.internal.WorkerSupervisor;
 import java.io.IOException;
@@ -20,6 +23,9 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.operators.MailboxExecutor;
@@ -51,8 +57,14 @@ import org.slf4j.LoggerFactory;
  * success ({@code Finished} to the coordinator), as is the end that a {@code Stop} event asks for
  * (ps roles). Anything else fails the task; the coordinator restarts the whole cluster.
  *
- * <p>Everything runs in the task's mailbox thread. Output rows (issue 10) are not produced yet:
- * a result ring read by {@code io.flinktf.ipc.RingReader} plugs in at {@link #pollOutput()}.
+ * <p>Output rows ({@code output_row_type}): the process creates and writes an output ring
+ * ({@code <stem>.out.ring}, an {@code arrow} codec stream of the output schema); the operator opens
+ * it once it appears and emits what it holds, without waiting, from the poll timer and every wait
+ * ({@link #pollOutput()}); when the process exits 0 the ring is drained to its end of stream before
+ * {@code Finished} goes out. Rows are not matched to inputs; after a restart the new attempt emits
+ * again (at-least-once).
+ *
+ * <p>Everything runs in the task's mailbox thread.
  */
 final class RoleOperator extends AbstractStreamOperator<Row>
         implements OneInputStreamOperator<Row, Row>, BoundedOneInput, OperatorEventHandler, ProcessingTimeCallback {
@@ -63,6 +75,10 @@ final class RoleOperator extends AbstractStreamOperator<Row>
     /** One slice of a wait on the ring before the mailbox gets a turn. */
     private static final long SLICE_NS = TimeUnit.MILLISECONDS.toNanos(20);
     private static final int MAX_ADDRESS_BYTES = 4096;
+    /** Records (Arrow batches) of the output ring taken per poll, so one poll never holds the mailbox long. */
+    private static final int OUTPUT_RECORDS_PER_POLL = 256;
+    private static final long MAX_OUTPUT_CAPACITY = 16L << 20;
+    private static final byte[] ARROW_HEADER = "flinktf-codec:arrow\n".getBytes(StandardCharsets.UTF_8);
 
     private final RoleSettings settings;
     private final transient OperatorEventGateway coordinator;
@@ -85,6 +101,11 @@ final class RoleOperator extends AbstractStreamOperator<Row>
     private transient long firstRowTime;
     private transient boolean lingerArmed;
     private transient boolean closed;
+    private transient RingReader outputReader; // null: no output type, or the process has not created it yet
+    private transient ArrowBatchDecoder outputDecoder;
+    private transient int outputPreamble; // records of the output stream's head seen: codec header, schema
+    private transient boolean outputEnded;
+    private transient long outputRows;
 
     RoleOperator(StreamOperatorParameters<Row> parameters, RoleSettings settings, OperatorEventGateway coordinator) {
         super(parameters);
@@ -145,6 +166,16 @@ final class RoleOperator extends AbstractStreamOperator<Row>
             task.ring(files.ring);
         } else {
             task.noRing();
+        }
+        if (settings.outputSchema != null) {
+            Map<String, String> extras = new LinkedHashMap<>();
+            extras.put("output_ring", WorkerSupervisor.json(files.output.toString()));
+            extras.put("output_schema", WorkerSupervisor.json(
+                    Base64.getEncoder().encodeToString(settings.outputSchema.schemaMessage())));
+            extras.put("output_capacity", Long.toString(Math.min(c.ringCapacity(), MAX_OUTPUT_CAPACITY)));
+            task.contextExtras(extras);
+            outputDecoder = new ArrowBatchDecoder(settings.outputSchema, c.outputRowType());
+            removeStaleOutput();
         }
         // Left by a task of the same name whose TaskManager died: its address is not this process's.
         Files.deleteIfExists(files.address);
@@ -358,8 +389,10 @@ final class RoleOperator extends AbstractStreamOperator<Row>
             return;
         }
         if (process.exitedCleanly()) { // throws for an exit that is a failure
+            drainOutputToEnd();
             done = true;
-            LOG.info("{}: process {} finished", who, process.pid());
+            LOG.info("{}: process {} finished{}", who, process.pid(),
+                    settings.outputSchema == null ? "" : " (" + outputRows + " output rows)");
             coordinator.sendEventToCoordinator(new ClusterEvents.Finished(settings.role, index, attempt));
             return;
         }
@@ -379,16 +412,150 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         pollOutput();
     }
 
+    // ---- output rows (output_row_type): the process's output ring into the stream ----
+
     /**
-     * Issue 10 hook (output_row_type), called in the mailbox thread by the poll timer and between
-     * the slices of every ring wait. To come: the context gets {@code "output_ring": <stem>.out.ring}
-     * (a {@link TaskFiles} companion, removed at close); the process creates and writes it; here,
-     * once it exists, {@code io.flinktf.ipc.RingReader.open(path, 0)}, then each call drains {@code
-     * reader.next(n, 0)} without waiting, decodes each record into a {@code Row} of {@code
-     * config.outputRowType()} and emits it with {@code output.collect}, then releases the batch;
-     * endInput keeps calling it until the result ring's end of stream.
+     * Emits what the output ring holds, without waiting (mailbox thread: the poll timer and every
+     * wait). Opens the ring once the process created it. At most {@link #OUTPUT_RECORDS_PER_POLL}
+     * records per call; the rest comes at the next poll.
      */
-    private void pollOutput() {}
+    private void pollOutput() throws Exception {
+        takeOutput();
+    }
+
+    /** {@link #pollOutput()}; true when it stopped at an empty ring (not at the limit or the end). */
+    private boolean takeOutput() throws Exception {
+        if (outputDecoder == null || outputEnded || closed) {
+            return false;
+        }
+        if (outputReader == null && !openOutput()) {
+            return true;
+        }
+        int taken = 0;
+        while (taken < OUTPUT_RECORDS_PER_POLL && !outputEnded) {
+            RingReader.Batch b;
+            try {
+                b = outputReader.next(Math.min(64, OUTPUT_RECORDS_PER_POLL - taken), 0);
+            } catch (RingTimeoutException empty) {
+                return true;
+            } catch (RingException e) {
+                throw outputFailure(e);
+            }
+            if (b == null) {
+                outputEnded = true;
+                return false;
+            }
+            try {
+                taken += b.count();
+                for (int i = 0; i < b.count(); i++) {
+                    outputRecord(b.record(i));
+                }
+            } finally {
+                b.release();
+            }
+        }
+        return false;
+    }
+
+    /** Opens the output ring if the process created it; false while it has not. */
+    private boolean openOutput() throws Exception {
+        try {
+            outputReader = RingReader.open(files.output, 0);
+            return true;
+        } catch (RingTimeoutException notYet) {
+            return false;
+        } catch (RingException e) {
+            throw outputFailure(e);
+        }
+    }
+
+    /** One record of the output stream: the codec header, the schema, then record batches of rows. */
+    private void outputRecord(ByteBuffer rec) throws IOException {
+        try {
+            if (outputPreamble == 0) {
+                byte[] got = new byte[Math.min(rec.remaining(), ARROW_HEADER.length)];
+                rec.duplicate().get(got);
+                if (!Arrays.equals(got, ARROW_HEADER)) {
+                    throw new IllegalArgumentException("the first record is not the arrow codec header (flinktf-codec:arrow); "
+                            + "output rows must come from TFContext.emit()");
+                }
+                outputPreamble = 1;
+            } else if (outputPreamble == 1) {
+                outputDecoder.checkSchema(rec);
+                outputPreamble = 2;
+            } else {
+                List<Row> rows = outputDecoder.decode(rec);
+                for (Row row : rows) {
+                    output.collect(new StreamRecord<>(row));
+                }
+                outputRows += rows.size();
+            }
+        } catch (IllegalArgumentException | IndexOutOfBoundsException e) {
+            throw new IOException(who + ": output ring " + files.output + ": bad "
+                    + (outputPreamble == 0 ? "stream header" : outputPreamble == 1 ? "schema" : "record batch")
+                    + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The process exited 0: everything it emitted is in the ring, closed. Emits the rest up to the
+     * end of stream; a ring the process never created means it emitted nothing (and never asked for
+     * its output), a ring left open or aborted fails the task.
+     */
+    private void drainOutputToEnd() throws Exception {
+        if (outputDecoder == null || outputEnded) {
+            return;
+        }
+        if (outputReader == null && !openOutput()) {
+            if (!Files.exists(files.output, LinkOption.NOFOLLOW_LINKS)) {
+                outputEnded = true; // python side closes (and so creates) it at a clean return: a process of another kind
+                return;
+            }
+            throw new IOException(who + ": output ring " + files.output + " was never made ready by the process");
+        }
+        while (!outputEnded) {
+            if (takeOutput() && !outputEnded) { // empty, and the writer is gone: nothing more can come
+                throw new IOException(who + ": output ring " + files.output + ": the process exited without ending its "
+                        + "output stream (" + outputRows + " rows came); it ends when run_main returns");
+            }
+        }
+    }
+
+    /** After the process is gone: leaves the output ring and removes its file. */
+    private void closeOutput() throws IOException {
+        if (outputDecoder == null) {
+            return;
+        }
+        try {
+            if (outputReader != null) {
+                outputReader.close();
+            }
+        } finally {
+            Files.deleteIfExists(files.output); // the process is gone: nobody else removes it
+        }
+    }
+
+    private IOException outputFailure(RingException e) throws InterruptedException {
+        if (e instanceof PeerLostException) {
+            // An aborted stream: the process failed (run_main raised) and exits next; its status and
+            // stderr (the traceback) say why, so give it up to a heartbeat timeout to end.
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.config.heartbeatTimeoutMillis());
+            while (process.explain() == null && System.nanoTime() - deadline < 0) {
+                // explain() waits up to two heartbeat intervals per call
+            }
+        }
+        return failure("output ring " + files.output, e);
+    }
+
+    private void removeStaleOutput() throws IOException {
+        if (Files.exists(files.output, LinkOption.NOFOLLOW_LINKS)) {
+            try {
+                RingWriter.removeStale(files.output); // a file of a gone process; a live one's throws
+            } catch (FileAlreadyExistsException e) {
+                throw new IOException(who + ": " + e.getMessage(), e);
+            }
+        }
+    }
 
     private static final class Address {
         final String host;
@@ -447,6 +614,11 @@ final class RoleOperator extends AbstractStreamOperator<Row>
             }
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(who + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(who + ": interrupted", e);
+        } catch (Exception e) {
+            throw new IllegalStateException(who + ": " + e.getMessage(), e);
         }
     }
 
@@ -466,10 +638,11 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         LOG.info("{}: spec of epoch {}: {}", who, spec.epoch, spec.clusterJson);
     }
 
-    private void onStop() {
+    private void onStop() throws Exception {
         if (done || closed) {
             return;
         }
+        pollOutput(); // what it emitted so far (a stopped process does not end its output stream)
         LOG.info("{}: the AM stops process {} (the work is done)", who, process.pid());
         done = true; // before stop(): the end it causes is success
         process.stop();
@@ -492,11 +665,15 @@ final class RoleOperator extends AbstractStreamOperator<Row>
                 process.stop(); // SIGTERM, SIGKILL after the grace; heartbeat, context, address, spec files go
             }
         } finally {
-            if (ring != null) {
-                ring.abort(); // no-op after finish: the reader must not take a cut stream for a whole one
-                ring.detachAndRemove();
+            try {
+                if (ring != null) {
+                    ring.abort(); // no-op after finish: the reader must not take a cut stream for a whole one
+                    ring.detachAndRemove();
+                }
+            } finally {
+                closeOutput();
+                super.close();
             }
-            super.close();
         }
     }
 }

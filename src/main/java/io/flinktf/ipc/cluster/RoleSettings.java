@@ -15,15 +15,19 @@ final class RoleSettings implements Serializable {
     final String role;
     /** null: Flink does not feed this role (no ring). */
     final ArrowSchema schema;
+    /** null: the cluster has no output row type (no output ring); else the rows the processes emit. */
+    final ArrowSchema outputSchema;
     /** How the processes start and are watched, the interpreter resolved (config, else the job's python.executable). */
     final WorkerOptions worker;
     /** The flush timeout of a checkpoint, resolved from the config and the job's checkpoint timeout. */
     final long flushTimeoutNanos;
 
-    RoleSettings(TFClusterConfig config, String role, ArrowSchema schema, String python, long flushTimeoutNanos) {
+    RoleSettings(TFClusterConfig config, String role, ArrowSchema schema, ArrowSchema outputSchema, String python,
+            long flushTimeoutNanos) {
         this.config = config;
         this.role = role;
         this.schema = schema;
+        this.outputSchema = outputSchema;
         this.worker = config.processOptions().withPython(python);
         this.flushTimeoutNanos = flushTimeoutNanos;
     }

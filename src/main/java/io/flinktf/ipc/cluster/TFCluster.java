@@ -3,6 +3,7 @@ package io.flinktf.ipc.cluster;
 import io.flinktf.ipc.RingSink;
 import io.flinktf.ipc.arrow.ArrowSchema;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -135,10 +136,19 @@ public final class TFCluster {
         long flushTimeoutNanos = config.flushTimeoutMillis() > 0 ? config.flushTimeoutMillis() * 1_000_000L
                 : RingSink.defaultFlushTimeoutNanos(Math.max(0, env.getCheckpointConfig().getCheckpointTimeout()) * 1_000_000L);
         TypeInformation<Row> outType = config.outputRowType() != null ? config.outputRowType() : Types.ROW(Types.INT);
+        ArrowSchema outputSchema = null;
+        if (config.outputRowType() != null) {
+            try {
+                outputSchema = ArrowSchema.of(config.outputRowType(), Collections.emptyMap());
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("TFCluster: output row type: " + e.getMessage(), e);
+            }
+        }
         List<DataStream<Row>> outputs = new ArrayList<>();
         for (TFRole role : config.roles()) {
             boolean isFed = fed.contains(role.name());
-            RoleSettings settings = new RoleSettings(config, role.name(), isFed ? schema : null, python, flushTimeoutNanos);
+            RoleSettings settings = new RoleSettings(config, role.name(), isFed ? schema : null, outputSchema, python,
+                    flushTimeoutNanos);
             String name = "TF " + config.name() + " " + role.name();
             String uid = "flinktf-cluster-" + config.name() + "-" + role.name();
             DataStream<Row> in;

@@ -8,13 +8,16 @@ import java.nio.file.Path;
  * job's ring directory: stem {@code <cluster>-<role>-<index>[.attempt<k>]}, then {@code
  * <stem>.ring} (fed roles), {@code <stem>.<role>.json} (context), {@code <stem>.<role>.hb} and
  * {@code <stem>.writer.hb} (heartbeats), {@code <stem>.addr.json} (written by the process) and
- * {@code <stem>.spec.json} (written by the operator). See docs/FORMAT.md "TF cluster".
+ * {@code <stem>.spec.json} (written by the operator), {@code <stem>.out.ring} (the output ring, created by
+ * the process when the cluster has an output row type). See docs/FORMAT.md "TF cluster".
  */
 final class TaskFiles {
     final Path stem;
     final Path ring;
     final Path address;
     final Path spec;
+    /** The output ring (output_row_type): created and written by the process, read by the operator. */
+    final Path output;
 
     TaskFiles(Path dir, String cluster, String role, int index, int attempt) {
         // The ring rule (name, index, attempt) is RingPaths'; the stem is the ring's without ".ring".
@@ -23,6 +26,7 @@ final class TaskFiles {
         this.stem = ring.resolveSibling(f.substring(0, f.length() - ".ring".length()));
         this.address = companion("addr.json");
         this.spec = companion("spec.json");
+        this.output = companion("out.ring");
     }
 
     Path companion(String suffix) {

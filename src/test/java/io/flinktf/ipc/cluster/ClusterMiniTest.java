@@ -300,4 +300,32 @@ class ClusterMiniTest {
                 ids.stream().max(Long::compare).get()));
         assertNoFilesLeft();
     }
+
+    @Test
+    void rowsTheProcessesEmitComeBackIntoTheStream() throws Exception {
+        RowTypeInfo out = new RowTypeInfo(new TypeInformation<?>[] {Types.STRING, Types.LONG}, new String[] {"task", "id"});
+        // A small output ring: the processes wait for the operator to take rows while it feeds them.
+        TFClusterConfig config = cluster("out").addRole("worker", 2).addRole("ps", 1).addRole("eval", 1, false)
+                .setBatchRows(64).setRingCapacity(16384).setOutputRowType(out).build();
+        StreamExecutionEnvironment env = env(4, 0);
+        RowTypeInfo type = new RowTypeInfo(new TypeInformation<?>[] {Types.LONG}, new String[] {"id"});
+        DataStream<Row> rows = env.fromSequence(0, 2999).setParallelism(1).map(Row::of).returns(type).setParallelism(1);
+        DataStream<Row> emitted = TFCluster.addTo(rows, config);
+        assertNotNull(emitted);
+        assertEquals(out, emitted.getType());
+        List<Row> got = new ArrayList<>();
+        emitted.executeAndCollect("tf-cluster-output").forEachRemaining(got::add);
+
+        Map<String, List<Long>> byTask = new TreeMap<>();
+        for (Row r : got) {
+            byTask.computeIfAbsent((String) r.getField(0), k -> new ArrayList<>()).add((Long) r.getField(1));
+        }
+        assertEquals(Set.of("worker:0", "worker:1", "eval:0"), byTask.keySet(), "the ps (stopped) emitted nothing");
+        assertEquals(List.of(-1L), byTask.get("eval:0"), "an unfed role emits too");
+        List<Long> ids = new ArrayList<>(byTask.get("worker:0"));
+        ids.addAll(byTask.get("worker:1"));
+        assertEquals(3000, ids.size(), "every row a worker emitted arrived once");
+        assertEquals(3000, new HashSet<>(ids).size());
+        assertNoFilesLeft();
+    }
 }
