@@ -6,8 +6,9 @@ Paths, each one embedded Flink job per run, parallelism 1:
 - ``map``: a PyFlink ``DataStream.map`` calling the model per record.
 
 Rows come from SQL ``datagen`` (id, x = id), spaced evenly at ``--rate`` by a Java throttle for
-the latency runs; a Java probe stamps ``System.nanoTime()`` into each row right after that and a Java sink notes its arrival (``io.flinktf.ipc.inference.bench.
-LatencyProbe``), so the job's start-up is left out and both ends share one clock.
+the latency runs; a Java probe stamps ``System.nanoTime()`` into each row right after that and
+a Java sink notes its arrival (``io.flinktf.ipc.inference.bench.LatencyProbe``): both ends share
+one clock.
 
 - throughput: N rows as fast as the source goes; steady state: rows per second arriving from 1 s
   after the first arrival (start-up, TF import and the model's first trace left out);
