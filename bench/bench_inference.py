@@ -5,15 +5,16 @@ Paths, each one embedded Flink job per run, parallelism 1:
 - ``pandas_udf``: a PyFlink vectorized (pandas) scalar UDF calling the model per Arrow batch;
 - ``map``: a PyFlink ``DataStream.map`` calling the model per record.
 
-Rows come from SQL ``datagen`` (id, x = id); a Java probe stamps ``System.nanoTime()`` into each
-row right after the source and a Java sink notes its arrival (``io.flinktf.ipc.inference.bench.
-LatencyProbe``), so the job's start-up is left out and both ends share one clock.
+Rows come from SQL ``datagen`` (id, x = id), spaced evenly at ``--rate`` by a Java throttle for
+the latency runs; a Java probe stamps ``System.nanoTime()`` into each row right after that and
+a Java sink notes its arrival (``io.flinktf.ipc.inference.bench.LatencyProbe``): both ends share
+one clock.
 
 - throughput: N rows as fast as the source goes; steady state: rows per second arriving from 1 s
   after the first arrival (start-up, TF import and the model's first trace left out);
-- latency: rows at ``--rate`` events/s (10 K): p50 and p99 of arrival - stamp, over the rows
-  stamped 2 s after the first arrival (the queue built while the worker started has drained by
-  then on a path that keeps up with the rate; one that does not keeps a growing queue).
+- latency: rows at ``--rate`` events/s (10 K, evenly spaced) for 15 s: p50 and p99 of arrival -
+  stamp over the rows stamped 5 s after the first arrival (warm-up left out; a path that does not
+  keep up with the rate keeps a growing queue, and that shows).
 
 Runs are interleaved (path after path, ``--repeat`` rounds); the table shows the median with the
 min-max. Prints the machine, the command, and one JSON line at the end.
@@ -93,15 +94,20 @@ def _stamped(t_env: Any, n: int, rate: int | None) -> tuple[Any, Any]:
     from pyflink.java_gateway import get_gateway
 
     table = f"src_{uuid.uuid4().hex[:8]}"
-    opts = f", 'rows-per-second' = '{rate or 1_000_000_000}'"  # datagen's default is 10 000 rows/s
+    # datagen unpaced (its default is 10 000 rows/s, and it paces in bursts of a second's rows);
+    # the Java Throttle spaces rows evenly at `rate` instead.
+    opts = ", 'rows-per-second' = '1000000000'"
     t_env.execute_sql(f"CREATE TEMPORARY TABLE {table} (id BIGINT) WITH ('connector' = 'datagen', "
                       f"'fields.id.kind' = 'sequence', 'fields.id.start' = '0', 'fields.id.end' = '{n - 1}'{opts})")
     rows = t_env.to_data_stream(t_env.sql_query(
         f"SELECT id, CAST(id AS FLOAT) AS x, CAST(0 AS BIGINT) AS t_in FROM {table}"))
     row_type = Types.ROW_NAMED(["id", "x", "t_in"], [Types.LONG(), Types.FLOAT(), Types.LONG()])
     jvm = get_gateway().jvm
-    j = rows._j_data_stream.map(jvm.io.flinktf.ipc.inference.bench.LatencyProbe.Stamp(2)) \
-        .returns(row_type.get_java_type_info())
+    probe = jvm.io.flinktf.ipc.inference.bench.LatencyProbe
+    j = rows._j_data_stream
+    if rate:
+        j = j.map(probe.Throttle(float(rate))).returns(row_type.get_java_type_info())
+    j = j.map(probe.Stamp(2)).returns(row_type.get_java_type_info())
     return DataStream(j), row_type
 
 
@@ -123,6 +129,11 @@ def run(path: str, n: int, rate: int | None, workdir: str) -> np.ndarray:
     from pyflink.common import Row, Types
 
     env, t_env = _env(workdir)
+    if rate:
+        # Flink's own latency knob, the same for every path: a network buffer is sent when full or
+        # after this long (default 100 ms; the async operator starts a new chain, so the rows
+        # cross one buffer on their way in).
+        env.set_buffer_timeout(1)
     stamped, in_type = _stamped(t_env, n, rate)
     out_type = Types.ROW_NAMED(["id", "y", "t_in"], [Types.LONG(), Types.FLOAT(), Types.LONG()])
     if path == "inference":
@@ -186,10 +197,10 @@ def throughput(pairs: np.ndarray, warm_s: float = 1.0) -> float:
     return n / ((out[-1] - start) / 1e9)
 
 
-def latency_ms(pairs: np.ndarray, settle_s: float = 2.0) -> tuple[float, float]:
+def latency_ms(pairs: np.ndarray, settle_s: float = 5.0) -> tuple[float, float]:
     """p50 and p99 of arrival - stamp over rows stamped ``settle_s`` after the first arrival: the
-    rows queued while the worker was starting are left out (a path that cannot keep up with the
-    rate keeps a growing queue, and that shows)."""
+    warm-up (rows queued while a worker started, the JIT, the model's first traces) is left out;
+    a path that cannot keep up with the rate keeps a growing queue, and that shows."""
     first_out = pairs[:, 1].min()
     last_in = pairs[:, 0].max()
     settle = min(int(settle_s * 1e9), max(0, (last_in - first_out) // 2))
@@ -206,7 +217,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=200_000, help="throughput rows (inference, pandas UDF)")
     ap.add_argument("--map-rows", type=int, default=5_000, help="throughput rows for the per-record map")
     ap.add_argument("--rate", type=int, default=10_000, help="events/s of the latency runs")
-    ap.add_argument("--latency-seconds", type=float, default=8.0, help="length of a latency run at --rate")
+    ap.add_argument("--latency-seconds", type=float, default=15.0, help="length of a latency run at --rate")
     ap.add_argument("--paths", default="inference,pandas_udf,map")
     args = ap.parse_args()
     paths = args.paths.split(",")

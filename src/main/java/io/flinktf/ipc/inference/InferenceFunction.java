@@ -86,6 +86,7 @@ public final class InferenceFunction extends RichAsyncFunction<Row, Row> impleme
     private transient volatile boolean stopping;
     private transient Thread flusher;
     private transient Thread reader;
+    private transient java.util.concurrent.CountDownLatch ready; // the worker opened its output ring
 
     InferenceFunction(InferenceConfig config, String python) {
         this.config = config;
@@ -105,6 +106,7 @@ public final class InferenceFunction extends RichAsyncFunction<Row, Row> impleme
         inputRing = config.inputRing(subtask, attempt);
         outputRing = InferenceConfig.outputRing(inputRing);
         lock = new Object();
+        ready = new java.util.concurrent.CountDownLatch(1);
         pending = new ConcurrentLinkedQueue<>();
         error = new AtomicReference<>();
         encoder = new ArrowBatchEncoder(config.inputSchema);
@@ -133,6 +135,22 @@ public final class InferenceFunction extends RichAsyncFunction<Row, Row> impleme
         flusher.setDaemon(true);
         reader.start();
         flusher.start();
+        awaitWorkerReady();
+    }
+
+    /**
+     * Waits until the worker opened its output ring (its entry reached the inference loop: the
+     * model is loaded), so rows are not queued behind the worker's start-up (interpreter, TF
+     * import, model): PyFlink's own Python operators wait for their workers the same way. A worker
+     * that fails first fails the task here; the wait is cancellable.
+     */
+    private void awaitWorkerReady() throws Exception {
+        long start = System.nanoTime();
+        while (!ready.await(POLL_NS, TimeUnit.NANOSECONDS)) {
+            rethrow();
+        }
+        rethrow();
+        LOG.info("{}: worker ready after {} ms", who, (System.nanoTime() - start) / 1_000_000);
     }
 
     private static void removeStale(Path p) throws IOException {
@@ -229,6 +247,7 @@ public final class InferenceFunction extends RichAsyncFunction<Row, Row> impleme
         RingReader r = null;
         try {
             r = openOutput();
+            ready.countDown();
             ArrowBatchDecoder decoder = new ArrowBatchDecoder(config.outputSchema, config.outputType);
             int preamble = 0; // codec header, then the schema
             while (true) {
@@ -267,6 +286,7 @@ public final class InferenceFunction extends RichAsyncFunction<Row, Row> impleme
         } catch (Exception e) {
             fail(e);
         } finally {
+            ready.countDown(); // never leave open() waiting
             if (r != null) {
                 try {
                     r.close();

@@ -25,6 +25,39 @@ import org.apache.flink.types.Row;
 public final class LatencyProbe {
     private LatencyProbe() {}
 
+    /**
+     * Passes rows on at a steady {@code rate} per second: row i leaves at start + i / rate (parked
+     * until then; at once when it is late, so a path that cannot keep up builds a queue that the
+     * latency shows). Flink's datagen paces in bursts of a second's rows, which measures a burst.
+     */
+    public static final class Throttle implements MapFunction<Row, Row> {
+        private static final long serialVersionUID = 1L;
+        private final double rate;
+        private transient long start;
+        private transient long count;
+
+        public Throttle(double rate) {
+            this.rate = rate;
+        }
+
+        @Override
+        public Row map(Row row) {
+            long now = System.nanoTime();
+            if (count == 0) {
+                start = now;
+            }
+            long due = start + (long) (count++ * 1e9 / rate);
+            for (long left = due - now; left > 0; left = due - System.nanoTime()) {
+                if (left > 60_000) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(left - 50_000);
+                } else {
+                    Thread.onSpinWait();
+                }
+            }
+            return row;
+        }
+    }
+
     /** Sets field {@code index} of each row to the current {@code System.nanoTime()}. */
     public static final class Stamp implements MapFunction<Row, Row> {
         private static final long serialVersionUID = 1L;
