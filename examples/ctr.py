@@ -310,7 +310,6 @@ def run(args: argparse.Namespace, workdir: str) -> dict:
     from pyflink.table import StreamTableEnvironment
 
     from flinktf_ipc import flink, flink_arrow
-    from flinktf_ipc.ring import default_ring_dir
 
     log_dir = os.path.join(workdir, "logs")
     flink_tmp = os.path.join(workdir, "flink-tmp")
@@ -338,8 +337,9 @@ def run(args: argparse.Namespace, workdir: str) -> dict:
         stream, row_type, name=name, batch_rows=4096, linger_ms=200, capacity=64 << 20,
         worker_entry=f"{os.path.abspath(__file__)}:train", checkpoint_dir=ckpt_root, worker_log_dir=log_dir,
         worker_properties={"batch_size": "1024", "train": "0" if args.no_train else "1", "epochs": str(args.epochs)})
-    progress = Progress(name, args.parallelism, default_ring_dir(), ckpt_root, log_dir)
     client = env.execute_async("flinktf-ipc demo: click-through model")
+    # a sink with workers keeps the job's rings in a directory of its own, named by the job id
+    progress = Progress(name, args.parallelism, flink.job_dir(None, str(client.get_job_id())), ckpt_root, log_dir)
     outcome: dict[str, object] = {}
 
     def wait() -> None:

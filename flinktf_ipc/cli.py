@@ -98,6 +98,24 @@ def stat_rings(directory: str, previous: dict[str, tuple[float, object]] | None 
     return lines or [f"no rings in {directory}"]
 
 
+def stat_by_job(directory: str, previous: dict[str, tuple[float, object]] | None = None) -> list[str]:
+    """:func:`stat_rings` of ``directory`` (rings of sinks without a per-job directory), then one
+    titled block per job directory (``job-<job id>``: every sink with workers)."""
+    from .cleanup import job_dirs
+
+    jobs = job_dirs(directory)
+    lines = []
+    own = stat_rings(directory, previous)
+    if not (jobs and own == [f"no rings in {directory}"]):
+        lines += own
+    for d in jobs:
+        job = os.path.basename(d)[len("job-"):]
+        body = stat_rings(d, previous)
+        lines.append(f"job {job}  ({d})")
+        lines += ["  " + ln.replace("\n", "\n  ") for ln in body]
+    return lines
+
+
 def cmd_stat(args: argparse.Namespace) -> int:
     if not args.interval > 0 or args.interval > 3600:
         print(f"flinktf-ipc stat: --interval must be between 0 and 3600 seconds (exclusive of 0), got {args.interval}",
@@ -109,7 +127,7 @@ def cmd_stat(args: argparse.Namespace) -> int:
         return 1
     previous: dict[str, tuple[float, object]] = {}
     while True:
-        out = "\n".join(stat_rings(directory, previous))
+        out = "\n".join(stat_by_job(directory, previous))
         if not args.watch:
             print(out)
             return 0
@@ -118,6 +136,86 @@ def cmd_stat(args: argparse.Namespace) -> int:
             time.sleep(args.interval)
         except KeyboardInterrupt:
             return 0
+
+
+# ---- clean ---------------------------------------------------------------------------------
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Removes what no live process owns: rings, heartbeats and context files whose writer and
+    reader are gone (a killed TaskManager, a crashed job), and empty per-job directories."""
+    from .cleanup import clean
+
+    directory = args.dir or default_ring_dir()
+    if not os.path.isdir(directory):
+        print(f"{directory}: no such directory", file=sys.stderr)
+        return 1
+    stale, dirs = clean(directory, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for g in stale:
+        names = " ".join(os.path.relpath(f, directory) for f in g.files)
+        pids = ", ".join(str(p) for p in sorted(set(g.dead_pids))) or "none"
+        print(f"{verb} {names}  (processes gone: {pids})")
+    for d in dirs:
+        print(f"{verb} empty job directory {os.path.relpath(d, directory)}")
+    n = sum(len(g.files) for g in stale)
+    print(f"{directory}: {verb} {n} file(s) and {len(dirs)} job directory(ies); files of live processes are kept")
+    return 0
+
+
+# ---- cluster ---------------------------------------------------------------------------------
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """``flinktf-ipc cluster start|stop|status``: a localhost standalone Flink cluster (local_cluster.py)."""
+    from .local_cluster import LocalCluster
+
+    if args.action == "start":
+        c = LocalCluster(args.home, rest_port=args.rest_port, rpc_port=args.rpc_port, slots=args.slots,
+                         ring_dir=args.ring_dir)
+        print(f"starting 1 JobManager + {args.taskmanagers} TaskManager(s) ({args.slots} slots each) "
+              f"from {c.flink}; conf, logs and pids in {c.home}", flush=True)
+        t0 = time.monotonic()
+        c.start(taskmanagers=args.taskmanagers)
+        print(f"cluster up in {time.monotonic() - t0:.0f} s: web UI and REST at {c.rest_url}\n"
+              f"submit a job: {' '.join(c.flink_command()[1:])} run -m localhost:{c.rest_port} "
+              f"-pyexec {sys.executable} -py examples/ctr.py  (with FLINK_CONF_DIR={c.conf_dir})")
+        return 0
+    c = LocalCluster.load(args.home)
+    if args.action == "stop":
+        if not c.pids():
+            print(f"no cluster runs from {c.home}")
+            return 0
+        killed = c.stop()
+        print(f"cluster in {c.home} stopped" + (f" (killed {killed} after the grace)" if killed else ""))
+        return 0
+    st = c.status()
+    ov = st["overview"]
+    print(f"home {st['home']}  (logs {st['logs']})\n"
+          f"JobManager pids {st['jobmanager'] or '-'}  TaskManager pids {st['taskmanagers'] or '-'}")
+    if ov is None:
+        print(f"REST {st['rest']}: not answering")
+        return 1 if st["jobmanager"] else 3
+    print(f"REST {st['rest']}: {ov['taskmanagers']} TaskManager(s), {ov['slots-available']}/{ov['slots-total']} "
+          f"slots free, jobs running {ov['jobs-running']}, finished {ov['jobs-finished']}, "
+          f"failed {ov['jobs-failed']}, cancelled {ov['jobs-cancelled']}")
+    for j in st["jobs"]:
+        print(f"  {j['jid']}  {j['state']:10} {j['name']}")
+    return 0
+
+
+def _add_cluster_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from .local_cluster import default_home
+
+    p = sub.add_parser("cluster", help="a localhost standalone Flink cluster from the apache-flink package: "
+                       "start, stop, status")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--taskmanagers", type=int, default=2, help="TaskManagers to start (default 2)")
+    p.add_argument("--slots", type=int, default=2, help="task slots per TaskManager (default 2)")
+    p.add_argument("--rest-port", type=int, default=8081, help="JobManager REST/web port (default 8081)")
+    p.add_argument("--rpc-port", type=int, default=6123, help="JobManager RPC port (default 6123)")
+    p.add_argument("--ring-dir", default=None, help="FLINKTF_IPC_DIR of the cluster's processes")
+    p.add_argument("--home", default=None, help=f"conf, logs and pids (default {default_home()})")
 
 
 # ---- doctor --------------------------------------------------------------------------------
@@ -218,12 +316,33 @@ def cmd_bench(argv: list[str]) -> int:
     return 2 if script is None else subprocess.call([sys.executable, "-P", str(script), *argv])
 
 
+def cmd_demo_cluster(script: Path, rest: list[str], home: str | None) -> int:
+    """``demo --cluster``: submits ``script`` with ``bin/flink run -py`` to the local cluster
+    (``flinktf-ipc cluster start``), from the cluster's folder (no source tree shadows the package)."""
+    from .local_cluster import LocalCluster
+
+    c = LocalCluster.load(home)
+    if c.overview() is None:
+        print(f"flinktf-ipc demo --cluster: no cluster answers at {c.rest_url} (home {c.home}): "
+              "run `flinktf-ipc cluster start` first", file=sys.stderr)
+        return 2
+    cmd = c.submit_command(script, rest)
+    print("$ " + " ".join(cmd), flush=True)
+    return c.submit(script, rest).wait()
+
+
 def cmd_demo(argv: list[str]) -> int:
     """``demo --example ctr|digits`` runs examples/<name>.py of a source checkout (the current
-    directory); ``demo --example ring`` the two-process ring demonstration, anywhere."""
+    directory); ``demo --example ring`` the two-process ring demonstration, anywhere; ``--cluster``
+    submits the example to the local standalone cluster with ``flink run -py``."""
     ap = argparse.ArgumentParser(prog="flinktf-ipc demo", add_help=False)
     ap.add_argument("--example", default="ctr", choices=["ctr", "digits", "ring"])
+    ap.add_argument("--cluster", action="store_true")
+    ap.add_argument("--cluster-home", default=None)
     args, rest = ap.parse_known_args(argv)
+    if args.cluster and args.example != "ring":
+        script = _checkout_script(f"examples/{args.example}.py", "demo")
+        return 2 if script is None else cmd_demo_cluster(script.resolve(), rest, args.cluster_home)
     prog = "flinktf-ipc demo" + ("" if args.example == "ctr" else f" --example {args.example}")
     if args.example == "ring":
         from .demo import main as ring_demo
@@ -283,6 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir", nargs="?", help="ring folder (default: $FLINKTF_IPC_DIR, else /dev/shm/flinktf-<uid>)")
     p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C, with rates per second")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes with --watch (default 1)")
+    p = sub.add_parser("clean", help="remove rings, heartbeats and context files that no live process owns",
+                       description="Removes what no live process owns in DIR and its per-job folders (job-<id>): "
+                                   "rings whose writer and reader are gone, their heartbeat and context files, "
+                                   "and empty job folders. Files of running jobs are kept.")
+    p.add_argument("dir", nargs="?", help="ring folder (default: $FLINKTF_IPC_DIR, else /dev/shm/flinktf-<uid>)")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    _add_cluster_parser(sub)
     sub.add_parser("doctor", help="check Java, Flink, TensorFlow, the connector jar and /dev/shm")
     sub.add_parser("demo", help="run the main job (--example ctr, the default), or --example digits or ring; "
                    "other options go to the example (flinktf-ipc demo --help lists them)", add_help=False)
@@ -294,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_bench(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return {"stat": cmd_stat, "doctor": cmd_doctor}[args.cmd](args)
+    return {"stat": cmd_stat, "doctor": cmd_doctor, "clean": cmd_clean, "cluster": cmd_cluster}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from typing import Any
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import Sink
 
-__all__ = ["jar_path", "configure", "default_log_dir", "ring_paths", "RingSink", "RingSinkBuilder"]
+__all__ = ["jar_path", "configure", "default_log_dir", "job_dir", "ring_paths", "RingSink", "RingSinkBuilder"]
 
 _JAR_NAME = "flinktf-ipc.jar"
 
@@ -105,18 +105,36 @@ def _default_ring_dir() -> str:
     return default_ring_dir()
 
 
+JOB_DIR_PREFIX = "job-"
+
+
+def job_dir(base_dir: str | os.PathLike[str] | None, job_id: str) -> str:
+    """``<base_dir>/job-<job_id>``: where a sink with a per-job directory (every sink with a worker
+    entry, or one built with ``per_job_dir(True)``) writes the job's rings, heartbeats and context
+    files. ``base_dir`` None: the default ring directory."""
+    job_id = str(job_id)
+    if not job_id or len(job_id) > 64 or not all(c.isalnum() or c in "_-" for c in job_id):
+        raise ValueError(f"job id must be 1-64 characters of [A-Za-z0-9_-], got {job_id!r}")
+    base = Path(base_dir) if base_dir is not None else Path(_default_ring_dir())
+    return str(base / f"{JOB_DIR_PREFIX}{job_id}")
+
+
 def ring_paths(base_dir: str | os.PathLike[str] | None, name: str, parallelism: int,
-               attempt: int = 0) -> list[str]:
+               attempt: int = 0, job_id: str | None = None) -> list[str]:
     """The ring files a :class:`RingSink` named ``name`` writes, one per subtask:
     ``<base_dir>/<name>-<i>.ring`` for i in 0..parallelism-1 in the first attempt, and
     ``<base_dir>/<name>-<i>.attempt<k>.ring`` in attempt k > 0 (a restarted task gets a fresh ring).
-    ``base_dir`` None: the default ring directory, as the sink uses. The heartbeat files of ring
-    ``<stem>.ring`` are ``<stem>.writer.hb`` and ``<stem>.worker.hb``."""
+    ``base_dir`` None: the default ring directory, as the sink uses. With ``job_id`` (a sink with
+    a per-job directory: ``env.execute_async(...).get_job_id()``) the files are in
+    ``<base_dir>/job-<job_id>/``. The heartbeat files of ring ``<stem>.ring`` are
+    ``<stem>.writer.hb`` and ``<stem>.worker.hb``."""
     if parallelism < 1:
         raise ValueError(f"parallelism must be >= 1, got {parallelism}")
     if attempt < 0:
         raise ValueError(f"attempt must be >= 0, got {attempt}")
     base = Path(base_dir) if base_dir is not None else Path(_default_ring_dir())
+    if job_id is not None:
+        base = Path(job_dir(base, str(job_id)))
     suffix = "" if attempt == 0 else f".attempt{attempt}"
     return [str(base / f"{name}-{i}{suffix}.ring") for i in range(parallelism)]
 
@@ -202,12 +220,29 @@ class RingSinkBuilder:
     def worker_entry(self, entry: str | os.PathLike[str]) -> RingSinkBuilder:
         """Starts one TF worker per subtask running ``entry``: ``"pkg.mod:main"`` or a file
         ``"path/to/train.py:main"`` (made absolute here; function defaults to ``main``), called as
-        ``main(context)`` by ``python -P -m flinktf_ipc.worker``."""
-        entry = os.fspath(entry)
-        target, sep, fn = entry.partition(":")
-        if target.endswith(".py"):
-            entry = os.path.abspath(target) + (sep + fn if sep else "")
-        _java_call("worker_entry", lambda: self._j.setWorkerEntry(entry))
+        ``main(context)`` by ``python -P -m flinktf_ipc.worker``.
+
+        Checked here: the module must be importable (or the file exist) in this interpreter, else
+        ValueError with the fix. A module found outside site-packages (a project directory) has its
+        directory passed to the workers (property ``flinktf.python_path``, see
+        :mod:`flinktf_ipc.entry`); the workers check the entry again before the first record, and a
+        worker that cannot find it fails the job at once, without restarts.
+        Sinks with workers write a per-job directory (see :meth:`per_job_dir`)."""
+        from . import entry as entrym
+
+        resolved, python_path = entrym.resolve(os.fspath(entry))
+        _java_call("worker_entry", lambda: self._j.setWorkerEntry(resolved))
+        if python_path:
+            value = os.pathsep.join(python_path)
+            _java_call("worker_entry", lambda: self._j.setWorkerProperty(entrym.PYTHON_PATH_PROPERTY, value))
+        return self
+
+    def per_job_dir(self, enabled: bool = True) -> RingSinkBuilder:
+        """Whether the rings, heartbeats and context files go to ``<base_dir>/job-<job id>/``
+        (default: yes for a sink with a worker entry, no without one). Readers that are not workers
+        find per-job rings with ``ring_paths(..., job_id=env.execute_async(...).get_job_id())``;
+        without a per-job directory two jobs that use the same ring name at once collide."""
+        _java_call("per_job_dir", lambda: self._j.setPerJobDirectory(bool(enabled)))
         return self
 
     def worker_python(self, python: str | os.PathLike[str]) -> RingSinkBuilder:
@@ -281,6 +316,10 @@ class RingSink(Sink):
     def builder() -> RingSinkBuilder:
         return RingSinkBuilder()
 
-    def ring_path(self, subtask: int, attempt: int = 0) -> str:
-        """The ring file attempt ``attempt`` of subtask ``subtask`` writes."""
-        return str(self.get_java_function().ringPath(int(subtask), int(attempt)).toString())
+    def ring_path(self, subtask: int, attempt: int = 0, job_id: str | None = None) -> str:
+        """The ring file attempt ``attempt`` of subtask ``subtask`` writes; a sink with a per-job
+        directory needs the ``job_id`` (``env.execute_async(...).get_job_id()``), ValueError without."""
+        j = self.get_java_function()
+        if job_id is not None:
+            return str(j.ringPath(int(subtask), int(attempt), str(job_id)).toString())
+        return str(_java_call("ring_path", lambda: j.ringPath(int(subtask), int(attempt))).toString())

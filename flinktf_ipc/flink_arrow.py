@@ -42,7 +42,7 @@ __all__ = ["ArrowSink", "arrow_sink"]
 _SINK_OPTIONS = ("base_dir", "capacity", "write_timeout", "flush_timeout", "batch_records",
                  "worker_entry", "worker_python", "heartbeat_interval", "heartbeat_timeout",
                  "worker_shutdown_grace", "worker_exit_grace", "worker_properties", "checkpoint_dir",
-                 "worker_log_dir")
+                 "worker_log_dir", "per_job_dir")
 _DEFAULT_BATCH_BYTES = 4 << 20
 
 
@@ -53,15 +53,16 @@ class ArrowSink:
         self.data_stream_sink = data_stream_sink
         self._ring_sink = ring_sink
 
-    def ring_path(self, subtask: int) -> str:
-        """The ring file subtask ``subtask`` writes."""
-        return self._ring_sink.ring_path(subtask)
+    def ring_path(self, subtask: int, job_id: str | None = None) -> str:
+        """The ring file subtask ``subtask`` writes (``job_id``: for a per-job directory)."""
+        return self._ring_sink.ring_path(subtask, job_id=job_id)
 
-    def ring_paths(self, parallelism: int) -> list[str]:
-        """The ring files of subtasks 0..parallelism-1."""
+    def ring_paths(self, parallelism: int, job_id: str | None = None) -> list[str]:
+        """The ring files of subtasks 0..parallelism-1 (``job_id``: for a per-job directory, which
+        every sink with a worker entry has: ``env.execute_async(...).get_job_id()``)."""
         if parallelism < 1:
             raise ValueError(f"parallelism must be >= 1, got {parallelism}")
-        return [self.ring_path(i) for i in range(parallelism)]
+        return [self.ring_path(i, job_id) for i in range(parallelism)]
 
 
 def arrow_sink(stream: DataStream, row_type: RowTypeInfo, *, name: str,

@@ -9,7 +9,8 @@ docs/FORMAT.md). The worker writes its own heartbeat file, watches the writer's,
         ...
 
 Exit status: 0 when the entry returned, 1 when it raised (traceback on stderr), 3 when the
-writer side was lost (its process gone or its heartbeat stale): the worker never waits forever.
+writer side was lost (its process gone or its heartbeat stale): the worker never waits forever;
+4 when the entry cannot be found (one line on stderr: the JVM fails the job without restarts).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import entry as entrym
 from . import heartbeat as hbm
 from .errors import PeerLost
 from .ring import RingReader
@@ -124,7 +126,7 @@ def load_entry(entry: str) -> Callable[[WorkerContext], Any]:
         module = importlib.import_module(target)
     fn = getattr(module, name, None)
     if not callable(fn):
-        raise ImportError(f"{entry}: {target} has no function {name}")
+        raise entrym.EntryNotFound(f"worker entry '{entry}': module {target} has no function {name}")
     return fn  # type: ignore[no-any-return]
 
 
@@ -212,6 +214,8 @@ def run(ctx: WorkerContext) -> int:
         stop.set()
         if hb is not None:
             hb.stop(hbm.State.FAILED, f"{type(e).__name__}: {e}")
+        if isinstance(e, entrym.EntryNotFound):
+            return entrym.EXIT_BAD_ENTRY
         return EXIT_PEER_LOST if isinstance(e, PeerLost) else EXIT_FAILED
     stop.set()
     if hb is not None:
@@ -224,7 +228,23 @@ def main() -> int:
     if not path:
         print(f"flinktf_ipc.worker: {CONTEXT_ENV} is not set (the JVM side sets it)", file=sys.stderr)
         return 2
-    return run(WorkerContext.load(path))
+    ctx = WorkerContext.load(path)
+    if not check_entry(ctx):
+        return entrym.EXIT_BAD_ENTRY
+    return run(ctx)
+
+
+def check_entry(ctx: WorkerContext) -> bool:
+    """Before anything else (no heartbeat, no TensorFlow): the entry must resolve here, with the
+    directories the client passed (``flinktf.python_path``) after site-packages. Else one line on
+    stderr and False: exit status 4 makes the JVM fail the job at once."""
+    extra = [d for d in ctx.properties.get(entrym.PYTHON_PATH_PROPERTY, "").split(os.pathsep) if d]
+    try:
+        entrym.check(ctx.entry, extra)
+    except entrym.EntryNotFound as e:
+        print(f"flinktf_ipc.worker: {e}", file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -47,6 +47,32 @@ public final class RingPaths {
     }
 
     /**
+     * The directory of one job's rings: {@code <base>/job-<jobId>}. A sink with workers (or with
+     * {@code setPerJobDirectory(true)}) writes there, so two jobs with the same ring name never meet,
+     * and a job's files are found, and cleaned, together.
+     */
+    public static Path jobDirectory(Path base, String jobId) {
+        if (jobId == null || !jobId.matches("[A-Za-z0-9_-]{1,64}")) {
+            throw new IllegalArgumentException("job id must be 1-64 characters of [A-Za-z0-9_-], got '" + jobId + "'");
+        }
+        return base.resolve(JOB_DIR_PREFIX + jobId);
+    }
+
+    /** Per-job directories are {@code job-<job id>}: {@code flinktf-ipc stat} and {@code clean} know them so. */
+    public static final String JOB_DIR_PREFIX = "job-";
+
+    /**
+     * Creates (mode 0700) and checks {@code base}, then {@code dir} inside it if different: a
+     * per-job directory must not make its parent with default permissions.
+     */
+    public static void ensureDirectories(Path base, Path dir) throws IOException {
+        ensureDirectory(base);
+        if (!dir.equals(base)) {
+            ensureDirectory(dir);
+        }
+    }
+
+    /**
      * A file next to a ring: for {@code <stem>.ring}, {@code <stem>.<suffix>}; the heartbeat files
      * are {@code <stem>.writer.hb} and {@code <stem>.worker.hb} (docs/FORMAT.md).
      */

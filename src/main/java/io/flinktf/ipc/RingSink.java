@@ -115,13 +115,30 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
         return jobPython != null && !jobPython.isEmpty() ? jobPython : "python3";
     }
 
-    /** The ring file of {@code subtask}'s first attempt: {@code <baseDir>/<name>-<subtask>.ring}. */
-    public Path ringPath(int subtask) {
-        return RingPaths.ringPath(config.baseDirectory(), config.name, subtask);
+    /**
+     * The ring file of attempt {@code attempt} of {@code subtask} in job {@code jobId} (a per-job
+     * directory, see {@link RingSinkBuilder#setPerJobDirectory}; jobId is ignored without one).
+     */
+    public Path ringPath(int subtask, int attempt, String jobId) {
+        return RingPaths.ringPath(config.ringDirectory(jobId), config.name, subtask, attempt);
     }
 
-    /** The ring file of attempt {@code attempt} of {@code subtask} (see {@link RingPaths#ringPath(Path, String, int, int)}). */
+    /** The ring file of {@code subtask}'s first attempt: {@code <baseDir>/<name>-<subtask>.ring}. */
+    public Path ringPath(int subtask) {
+        return ringPath(subtask, 0);
+    }
+
+    /**
+     * The ring file of attempt {@code attempt} of {@code subtask} (see {@link
+     * RingPaths#ringPath(Path, String, int, int)}) of a sink without a per-job directory; one with
+     * it needs the job id: {@link #ringPath(int, int, String)}.
+     */
     public Path ringPath(int subtask, int attempt) {
+        if (config.usesJobDirectory()) {
+            throw new IllegalStateException("RingSink '" + config.name + "' writes a per-job directory "
+                    + "(<baseDir>/job-<job id>/): pass the job id (the JobClient's getJobID(); Python: "
+                    + "env.execute_async(...).get_job_id()), or build it with setPerJobDirectory(false)");
+        }
         return RingPaths.ringPath(config.baseDirectory(), config.name, subtask, attempt);
     }
 
@@ -144,6 +161,8 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
         private final int batchRecords;
         private final boolean replaceStale;
         private final WorkerOptions worker;
+        /** null: per-job directory when there is a worker entry, else the base directory itself. */
+        private final Boolean perJobDirectory;
 
         Config(RingSinkBuilder<IN> b) {
             this.baseDir = b.baseDir;
@@ -159,6 +178,17 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
             this.worker = b.workerEntry == null ? null : new WorkerOptions(b.workerEntry, b.workerPython,
                     b.heartbeatInterval.toNanos(), b.heartbeatTimeout.toNanos(), b.workerShutdownGrace.toNanos(),
                     b.workerExitGrace.toNanos(), b.checkpointDir, b.workerLogDir, b.workerProperties);
+            this.perJobDirectory = b.perJobDirectory;
+        }
+
+        /** Whether the rings go to {@code <baseDir>/job-<job id>/} (see {@link RingSinkBuilder#setPerJobDirectory}). */
+        public boolean usesJobDirectory() {
+            return perJobDirectory != null ? perJobDirectory : worker != null;
+        }
+
+        /** The directory of this sink's rings in job {@code jobId}: the per-job one or the base. */
+        public Path ringDirectory(String jobId) {
+            return usesJobDirectory() ? RingPaths.jobDirectory(baseDirectory(), jobId) : baseDirectory();
         }
 
         /** null: {@link RingPaths#defaultDirectory()}, resolved on the TaskManager. */

@@ -32,8 +32,20 @@ public final class RingSinkBuilder<IN> {
     String checkpointDir;
     String workerLogDir;
     final Map<String, String> workerProperties = new LinkedHashMap<>();
+    Boolean perJobDirectory;
 
     RingSinkBuilder() {}
+
+    /**
+     * Whether the rings, heartbeat and context files go to a directory of the job's own, {@code
+     * <baseDir>/job-<job id>/} (default: yes with a worker entry, no without one). Without it,
+     * two jobs that use the same ring name at once collide; readers that are not workers find
+     * per-job rings with the job id ({@code flink.ring_paths(..., job_id=...)} in Python).
+     */
+    public RingSinkBuilder<IN> setPerJobDirectory(boolean perJob) {
+        this.perJobDirectory = perJob;
+        return this;
+    }
 
     /** Directory of the ring files (default {@code /dev/shm/flinktf-<uid>}, created mode 0700). */
     public RingSinkBuilder<IN> setBaseDir(String baseDir) {

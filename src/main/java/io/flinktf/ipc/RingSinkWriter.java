@@ -1,11 +1,13 @@
 package io.flinktf.ipc;
 
+import io.flinktf.ipc.internal.StaleFiles;
 import io.flinktf.ipc.internal.WorkerOptions;
 import io.flinktf.ipc.internal.WorkerSupervisor;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.List;
 import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
@@ -26,6 +28,7 @@ import org.slf4j.LoggerFactory;
 final class RingSinkWriter<IN> implements SinkWriter<IN> {
     private static final Logger LOG = LoggerFactory.getLogger(RingSinkWriter.class);
     private final RingSink.Config<IN> config;
+    private final Path dir;
     private final Path path;
     private final String who;
     private final RingWriter writer;
@@ -43,9 +46,13 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
         this.flushTimeoutNanos = flushTimeoutNanos;
         int subtask = context.getTaskInfo().getIndexOfThisSubtask();
         int attempt = context.getTaskInfo().getAttemptNumber();
-        // A restarted attempt gets a fresh ring (and worker, heartbeat files) of its own.
-        this.path = RingPaths.ringPath(config.baseDirectory(), config.name(), subtask, attempt);
+        // A job's files live in a directory of its own (with workers); a restarted attempt gets a
+        // fresh ring (and worker, heartbeat files) of its own.
+        this.dir = config.ringDirectory(context.getJobInfo().getJobId().toString());
+        this.path = RingPaths.ringPath(dir, config.name(), subtask, attempt);
         this.who = "RingSink '" + config.name() + "' subtask " + subtask + (attempt == 0 ? "" : " attempt " + attempt);
+        RingPaths.ensureDirectories(config.baseDirectory(), dir);
+        sweepStale();
         this.writer = createRing();
         writer.setBatch(config.batchRecords(), Math.max(config.capacity() / 8, config.align()));
         this.timers = context.getProcessingTimeService();
@@ -99,6 +106,17 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
                 armWatchTimer();
             }
         });
+    }
+
+    /**
+     * Removes what processes that are gone left in the ring directory (a SIGKILLed TaskManager runs
+     * no cleanup): on every start of a writer, so a new attempt or a new job finds a clean directory.
+     */
+    private void sweepStale() {
+        List<StaleFiles.Removed> removed = StaleFiles.sweep(config.baseDirectory(), dir);
+        for (StaleFiles.Removed r : removed) {
+            LOG.info("{}: removed stale ring files whose processes are gone: {}", who, r);
+        }
     }
 
     private RingWriter createRing() throws IOException {
@@ -195,6 +213,7 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
         if (worker != null) {
             // "reader gone/closed" says less than the worker's exit status, stderr or heartbeat age.
             IOException cause = worker.explain();
+            worker.checkUnrecoverable();
             if (cause != null) {
                 IOException io = new IOException(cause.getMessage() + " (" + what + ": " + e.getMessage() + ")", e);
                 io.addSuppressed(cause);
@@ -221,6 +240,19 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
             worker.stop(); // SIGTERM, SIGKILL after the grace period; heartbeat and context files go
         } finally {
             writer.detachAndRemove(); // the reader is gone for good: no ring left in /dev/shm
+            sweepStale(); // and what a killed TaskManager of an earlier attempt left here
+            removeJobDirectoryIfEmpty();
+        }
+    }
+
+    /** The last subtask of a job on this host to close removes the job's (empty) directory. */
+    private void removeJobDirectoryIfEmpty() {
+        if (!dir.equals(config.baseDirectory())) {
+            try {
+                java.nio.file.Files.deleteIfExists(dir);
+            } catch (IOException e) {
+                // not empty: another subtask of the job still runs here
+            }
         }
     }
 }

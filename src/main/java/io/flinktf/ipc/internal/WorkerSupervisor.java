@@ -45,6 +45,8 @@ public final class WorkerSupervisor {
     private static final int TAIL_BYTES = 8192;
     /** A worker that never wrote a heartbeat gets at least this long to start (interpreter, imports). */
     private static final long MIN_STARTUP_NS = TimeUnit.SECONDS.toNanos(30);
+    /** flinktf_ipc.entry.EXIT_BAD_ENTRY: the worker cannot find its entry; no restart would help. */
+    static final int EXIT_BAD_ENTRY = 4;
 
     /**
      * Who one process is: its task's identity and files. The options shared by every task of a
@@ -146,6 +148,7 @@ public final class WorkerSupervisor {
     private long lastValidBeatAt; // monitor thread only; 0: no valid worker heartbeat read yet
     /** Set when a worker that had read the whole stream and said finished was killed after its exit grace. */
     private volatile String killedAfterFinish;
+    private volatile boolean badEntry;
     private boolean stopped;
 
     private WorkerSupervisor(WorkerOptions o, Task t) {
@@ -312,7 +315,7 @@ public final class WorkerSupervisor {
             if (!process.isAlive()) {
                 int status = process.exitValue();
                 if (!exitIsSuccess(status)) {
-                    fail(exitMessage(status));
+                    failExit(status);
                 }
                 return; // nothing left to watch; the task thread picks the error up
             }
@@ -445,6 +448,9 @@ public final class WorkerSupervisor {
         String cause;
         if (status == 0) {
             cause = "exited with status 0 before the end of the stream (its entry returned early)";
+        } else if (status == EXIT_BAD_ENTRY) {
+            cause = "exited with status 4: its entry cannot be loaded (the job fails without restarts: "
+                    + "every attempt would fail the same way)";
         } else if (status == 3) {
             cause = "exited with status 3: PeerLost (it lost the writer side, or the stream was aborted)";
         } else if (status > 128) {
@@ -481,6 +487,24 @@ public final class WorkerSupervisor {
         }
     }
 
+    private void failExit(int status) {
+        if (status == EXIT_BAD_ENTRY) {
+            badEntry = true;
+        }
+        failExit(status);
+    }
+
+    /**
+     * Throws when the worker could not load its entry: a {@code SuppressRestartsException}, so
+     * Flink fails the job at once instead of spending the restart budget on the same error.
+     */
+    public void checkUnrecoverable() {
+        IOException e = error.get();
+        if (badEntry && e != null) {
+            throw new org.apache.flink.runtime.execution.SuppressRestartsException(new IOException(e.getMessage(), e));
+        }
+    }
+
     private void fail(String message) {
         if (error.compareAndSet(null, new IOException(message))) {
             writerMessage = message;
@@ -493,6 +517,7 @@ public final class WorkerSupervisor {
 
     /** Throws the monitor's first error, if any; called from the task thread. */
     public void check() throws IOException {
+        checkUnrecoverable();
         IOException e = error.get();
         if (e != null) {
             throw new IOException(e.getMessage(), e);
@@ -514,7 +539,7 @@ public final class WorkerSupervisor {
         }
         IOException e = error.get();
         if (e == null && !process.isAlive()) {
-            fail(exitMessage(process.exitValue()));
+            failExit(process.exitValue());
             e = error.get();
         }
         return e;
@@ -533,7 +558,7 @@ public final class WorkerSupervisor {
         check();
         int status = process.exitValue();
         if (!exitIsSuccess(status)) {
-            fail(exitMessage(status));
+            failExit(status);
             check();
         }
     }
@@ -557,7 +582,7 @@ public final class WorkerSupervisor {
         }
         int status = process.exitValue();
         if (!exitIsSuccess(status)) {
-            fail(exitMessage(status));
+            failExit(status);
             check();
         }
         return true;
