@@ -199,7 +199,7 @@ def test_killed_worker_restarts_from_checkpoint_and_loses_nothing(flink_env, rin
         os.kill(pid, signal.SIGKILL)
 
     watcher, errors = in_background(kill_mid_stream)
-    env.execute("flinktf-ipc failover: worker killed")
+    job_id = str(env.execute("flinktf-ipc failover: worker killed").get_job_id())
     watcher.join(timeout=10)
     assert not errors, errors
     assert killed and killed[0] < n, "the worker was killed mid-stream"
@@ -223,7 +223,7 @@ def test_killed_worker_restarts_from_checkpoint_and_loses_nothing(flink_env, rin
     for attempt in (0, 1):
         ctx = json.loads((out_dir / f"context-0-{attempt}.json").read_text())
         assert ctx["attempt"] == attempt and ctx["index"] == 0
-        assert ctx["rings"] == flink.ring_paths(ring_dir, "kill", 1, attempt=attempt)
+        assert ctx["rings"] == flink.ring_paths(ring_dir, "kill", 1, attempt=attempt, job_id=job_id)
         assert ctx["checkpoint_dir"] == str(out_dir.parent / "tf-ckpt" / "0")
     assert_no_leftovers(ring_dir, out_dir)
     assert flink_logs_contain(flink_env.log_dir, "was killed by signal 9"), "the task failure names the cause"
@@ -284,7 +284,7 @@ def test_cancel_leaves_no_worker_and_no_file(flink_env, ring_dir, out_dir) -> No
         wait_for(lambda: consumed(out_dir, 0, 0) >= 1000, 90, "the worker to consume")
         pid = worker_pid(out_dir, 0, 0)
         assert pid is not None and alive(pid)
-        ring = Path(flink.ring_paths(ring_dir, "cancel", 1)[0])
+        ring = Path(flink.ring_paths(ring_dir, "cancel", 1, job_id=str(client.get_job_id()))[0])
         assert ring.exists()
         assert hbm.read_heartbeat(ring.with_suffix(".writer.hb")).state is hbm.State.RUNNING
         assert hbm.read_heartbeat(ring.with_suffix(".worker.hb")).pid == pid

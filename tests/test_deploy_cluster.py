@@ -1,0 +1,427 @@
+"""Jobs on a real standalone Flink cluster (the apache-flink wheel's own scripts, our conf), and
+what makes that work: per-job ring directories, the stale-file sweep, entry checks.
+
+The ``cluster`` tests share one cluster (1 JobManager + 2 TaskManagers, 2 slots each, small
+memory, ports and ring directory of their own) and run in file order: the main job, a
+TaskManager killed mid-run, two jobs with the same sink name at once, then stopping the cluster.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flinktf_ipc import RingWriter, _binding, cleanup
+from flinktf_ipc import heartbeat as hbm
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER_JOB = Path(__file__).with_name("cluster_job.py")
+CTR = ROOT / "examples" / "ctr.py"
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return int(s.getsockname()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(cond: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.3)
+
+
+def ids_by_attempt(out: Path) -> dict[tuple[int, int], np.ndarray]:
+    got = {}
+    for p in out.glob("ids-*.bin"):
+        index, attempt = map(int, p.stem.split("-")[1:])
+        got[(index, attempt)] = np.fromfile(p, dtype=np.uint64).astype(np.int64)
+    return got
+
+
+def assert_zero_lost(out: Path, n: int) -> dict[tuple[int, int], np.ndarray]:
+    got = ids_by_attempt(out)
+    assert got, f"no worker output in {out}"
+    seen = np.bincount(np.concatenate(list(got.values())), minlength=n)
+    assert len(seen) == n, "ids beyond the source"
+    assert (seen > 0).all(), f"{int((seen == 0).sum())} ids lost, first {np.flatnonzero(seen == 0)[:10]}"
+    return got
+
+
+def consumed(out: Path) -> int:
+    return sum(p.stat().st_size // 8 for p in out.glob("ids-*-0.bin"))
+
+
+def ring_dir_files(d: str) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(r, f), d) for r, ds, fs in os.walk(d) for f in fs + ds)
+
+
+def client_output(p: subprocess.Popen[str], timeout: float) -> str:
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        raise AssertionError(f"flink run did not finish within {timeout:.0f} s:\n{out[-4000:]}") from None
+    return out
+
+
+# ---- the shared cluster ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from flinktf_ipc.local_cluster import LocalCluster
+
+    home = tmp_path_factory.mktemp("cluster")
+    ring_dir = f"/dev/shm/flinktf-test-cluster-{os.getpid()}"
+    os.makedirs(ring_dir, mode=0o700, exist_ok=True)
+    c = LocalCluster(home, rest_port=free_port(), rpc_port=free_port(), slots=2, ring_dir=ring_dir)
+    try:
+        c.start(taskmanagers=2, timeout=240)
+        yield c
+    finally:
+        c.stop()
+        shutil.rmtree(ring_dir, ignore_errors=True)
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(600)
+def test_cluster_runs_the_main_job(cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    st = cluster.status()
+    assert len(st["taskmanagers"]) == 2 and st["overview"]["slots-total"] == 4, st
+    work = tmp_path / "ctr"
+    p = cluster.submit(CTR, ["--rows", "200000", "--parallelism", "2", "--workdir", str(work)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = client_output(p, 540)
+    assert p.returncode == 0, out[-4000:]
+    assert "demo succeeded" in out, out[-4000:]
+    assert len(glob.glob(str(work / "checkpoints" / "*" / "model.keras"))) == 2, out[-2000:]
+    # The workers logged beside the TaskManager logs, in the cluster's one folder.
+    assert glob.glob(str(cluster.log_dir / "flinktf-ctr-*.worker.err")), sorted(os.listdir(cluster.log_dir))
+    assert ring_dir_files(cluster.ring_dir) == [], "the job's directory is gone with the job"
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(600)
+def test_killed_taskmanager_is_replaced_and_the_job_loses_nothing(cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    n = 120_000
+    out = tmp_path / "out"
+    p = cluster.submit(CLUSTER_JOB, ["--name", "killtm", "--rows", str(n), "--out", str(out), "--delay", "0.02",
+                                     "--checkpoint-ms", "1000"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: consumed(out) >= 20_000 and len(list(out.glob("pid-*-0"))) == 2, 240,
+                 "both workers to consume 20000 ids")
+        time.sleep(2.5)  # a checkpoint completes past what was consumed
+        worker = int((out / "pid-0-0").read_text())
+        with open(f"/proc/{worker}/stat") as f:
+            tm = int(f.read().rsplit(")", 1)[1].split()[1])  # the worker's parent: its TaskManager
+        assert tm in cluster.taskmanager_pids(), (tm, cluster.taskmanager_pids())
+        job_dir = Path(cluster.ring_dir) / f"job-{(out / 'job_id').read_text()}"
+        assert list(job_dir.glob("killtm-*.ring")), "the rings are in the job's directory"
+        cluster.kill_taskmanager(tm)
+        wait_for(lambda: not alive(tm), 30, "the TaskManager to die")
+        wait_for(lambda: not alive(worker), 60, "its worker to exit on its own (writer lost)")
+        cluster.add_taskmanager(timeout=240)
+        text = client_output(p, 480)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, text[-4000:]
+    got = assert_zero_lost(out, n)
+    assert any(attempt > 0 for _, attempt in got), f"a later attempt took over: {sorted(got)}"
+    # Nothing stale: the killed TaskManager's ring, heartbeats and context files were swept.
+    wait_for(lambda: ring_dir_files(cluster.ring_dir) == [], 30, f"{cluster.ring_dir} to be empty")
+    logs = "".join(Path(f).read_text(errors="replace") for f in glob.glob(str(cluster.log_dir / "*taskexecutor*.log")))
+    assert "removed stale ring files whose processes are gone" in logs
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(600)
+def test_two_jobs_with_the_same_sink_name_run_at_once(cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    n = 30_000
+    outs = [tmp_path / "a", tmp_path / "b"]
+    procs = [cluster.submit(CLUSTER_JOB, ["--name", "same", "--rows", str(n), "--out", str(o), "--delay", "0.01"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for o in outs]
+    texts = [client_output(p, 540) for p in procs]
+    for p, t in zip(procs, texts, strict=True):
+        assert p.returncode == 0, t[-4000:]
+    rings = []
+    for o in outs:
+        assert_zero_lost(o, n)
+        for c in o.glob("context-*.json"):
+            rings += json.loads(c.read_text())["rings"]
+    job_ids = [(o / "job_id").read_text() for o in outs]
+    assert job_ids[0] != job_ids[1]
+    assert len(rings) == len(set(rings)) == 4, rings
+    for jid in job_ids:
+        assert sum(f"/job-{jid}/same-" in r for r in rings) == 2, rings
+    assert ring_dir_files(cluster.ring_dir) == []
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(300)
+def test_stopping_the_cluster_leaves_no_process_and_no_file(cluster) -> None:  # type: ignore[no-untyped-def]
+    pids = cluster.pids()
+    assert pids
+    workers = [int(x) for x in subprocess.run(["pgrep", "-f", "flinktf_ipc.worker"], capture_output=True,
+                                              text=True).stdout.split()]
+    ours = [w for w in workers if _ancestor_in(w, pids)]
+    cluster.stop()
+    for pid in pids + ours:
+        wait_for(lambda pid=pid: not alive(pid), 60, f"process {pid} to exit")
+    assert cluster.pids() == []
+    assert cluster.overview() is None
+    left = subprocess.run(["pgrep", "-f", str(cluster.conf_dir)], capture_output=True, text=True).stdout.split()
+    assert left == [], f"processes still run with our conf: {left}"
+    assert ring_dir_files(cluster.ring_dir) == []
+    assert not list(cluster.pid_dir.glob("*.pid"))
+
+
+def _ancestor_in(pid: int, ancestors: list[int]) -> bool:
+    for _ in range(10):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+        if pid in ancestors:
+            return True
+    return False
+
+
+# ---- entries that resolve everywhere (embedded mini-cluster) -------------------------------------
+
+@pytest.fixture(scope="module")
+def flink_env(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from flinktf_ipc import flink
+
+    log_dir = tmp_path_factory.mktemp("flink-logs")
+
+    def make(restart_attempts: int):  # type: ignore[no-untyped-def]
+        env = flink.configure(restart_attempts=restart_attempts, restart_delay_ms=200, log_dir=str(log_dir))
+        env.set_parallelism(1)
+        return env
+
+    return make
+
+
+def _sequence(env, n: int):  # type: ignore[no-untyped-def]
+    from pyflink.common import WatermarkStrategy
+    from pyflink.datastream.connectors.number_seq import NumberSequenceSource
+    return env.from_source(NumberSequenceSource(0, n - 1), WatermarkStrategy.no_watermarks(), "seq")
+
+
+PROJECT_TRAIN = '''
+import os
+
+def main(context):
+    n = 0
+    with context.reader(timeout=60) as r:
+        for batch in r.iter_batches(1024, timeout=60):
+            n += len(batch)
+    with open(os.path.join(context.properties["out"], "done"), "w") as f:
+        f.write(str(n))
+'''
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(240)
+def test_readme_module_entry_runs_from_the_project_directory(flink_env, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """README: worker_entry="my_project.train:main", the job run from the project directory (the
+    client imports it from there; the worker, run with -P elsewhere, gets that directory)."""
+    from flinktf_ipc import flink
+
+    project = tmp_path / "proj"
+    (project / "my_project").mkdir(parents=True)
+    (project / "my_project" / "__init__.py").write_text("")
+    (project / "my_project" / "train.py").write_text(PROJECT_TRAIN)
+    monkeypatch.syspath_prepend(str(project))  # as `python train_job.py` run from the project
+    ring_dir = tmp_path / "rings"
+    env = flink_env(restart_attempts=0)
+    sink = (flink.RingSink.builder().base_dir(ring_dir).name("readme").capacity(1 << 16).align(8).encoder("long")
+            .worker_python(sys.executable).worker_entry("my_project.train:main")
+            .worker_properties({"out": str(tmp_path)}).build())
+    _sequence(env, 5000).sink_to(sink)
+    env.execute("flinktf-ipc README entry")
+    assert (tmp_path / "done").read_text() == "5000"
+    assert ring_dir_files(str(ring_dir)) == []
+
+
+@pytest.mark.flink
+def test_entry_that_does_not_resolve_is_refused_when_the_job_is_built(flink_env) -> None:  # type: ignore[no-untyped-def]
+    from flinktf_ipc import flink
+
+    flink_env(restart_attempts=0)
+    b = flink.RingSink.builder().name("bad").encoder("long")
+    with pytest.raises(ValueError) as info:
+        b.worker_entry("no_such_project.train:main")
+    msg = str(info.value)
+    assert "'no_such_project.train:main'" in msg and sys.executable in msg and "pip install -e" in msg, msg
+    assert "\n" not in msg
+    with pytest.raises(ValueError, match="no such file /nowhere/train.py"):
+        b.worker_entry("/nowhere/train.py:main")
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(240)
+def test_entry_missing_on_the_taskmanager_fails_the_job_at_once(flink_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The entry resolves on the client but not where the worker runs (here: set behind the
+    client check's back): the worker says so in one line and the job fails without restarts."""
+    from py4j.protocol import Py4JJavaError
+
+    from flinktf_ipc import flink
+
+    ring_dir = tmp_path / "rings"
+    logs = tmp_path / "worker-logs"
+    env = flink_env(restart_attempts=3)
+    b = (flink.RingSink.builder().base_dir(ring_dir).name("noentry").encoder("long").worker_python(sys.executable)
+         .worker_log_dir(logs))
+    b._j.setWorkerEntry("gone_from_this_host.train:main")  # what a client with the module installed sends
+    _sequence(env, 10**9).sink_to(b.build())
+    with pytest.raises(Py4JJavaError) as info:
+        env.execute("flinktf-ipc missing entry")
+    text = str(info.value)
+    assert "exited with status 4: its entry cannot be loaded" in text, text[-3000:]
+    assert "worker entry 'gone_from_this_host.train:main' cannot be loaded by" in text, text[-3000:]
+    assert "SuppressRestartsException" in text, text[-3000:]
+    errs = sorted(p.name for p in logs.glob("*.err"))
+    assert errs == ["flinktf-noentry-0.worker.err"], f"one attempt only, no restart: {errs}"
+    line = (logs / errs[0]).read_text().strip()
+    assert line.count("\n") == 0 and "fix:" in line and sys.executable in line, line
+    assert ring_dir_files(str(ring_dir)) == []
+
+
+# ---- stale files: the JVM sweep and `flinktf-ipc clean` follow one rule ---------------------------
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def _heartbeat(path: Path, role: str, pid: int, start: int) -> None:
+    path.write_text(hbm.encode(hbm.Heartbeat(role=role, pid=pid, start_time=start, wall_ns=0, mono_ns=0, seq=1,
+                                             state=hbm.State.RUNNING)))
+
+
+def _make_dir_with_leftovers(d: Path) -> None:
+    """A mix: a ring of a killed writer with its heartbeat and context files, a live ring, a live
+    heartbeat without a ring, a lone old context file, a fresh unreadable file, an empty job dir."""
+    d.mkdir(mode=0o700)
+    job = d / "job-0123abcd"
+    job.mkdir(mode=0o700)
+    code = ("import sys,os,signal; from flinktf_ipc import RingWriter; w = RingWriter.create(sys.argv[1], "
+            "capacity=1<<16); os.kill(os.getpid(), signal.SIGKILL)")
+    subprocess.run([sys.executable, "-P", "-c", code, str(job / "dead-0.ring")], check=False)
+    dead = _dead_pid()
+    for role in ("writer", "worker"):
+        _heartbeat(job / f"dead-0.{role}.hb", role, dead, 1)
+    (job / "dead-0.worker.json").write_text("{}")
+    (job / "dead-0.worker.hb.tmp-1-2").write_text("x")
+    _heartbeat(d / "alive-0.worker.hb", "worker", os.getpid(), _binding.process_start_time(os.getpid()))
+    (d / "alive-0.worker.json").write_text("{}")
+    lone = d / "lone-0.worker.json"
+    lone.write_text("{}")
+    old = time.time() - 3600
+    os.utime(lone, (old, old))
+    (d / "young-0.ring").write_bytes(b"\0" * 100)  # a ring being created: no header yet
+    empty = d / "job-empty"
+    empty.mkdir(mode=0o700)
+    os.utime(empty, (old, old))
+
+
+def test_clean_and_the_jvm_sweep_remove_the_same_files(tmp_path) -> None:
+    from flinktf_ipc import flink
+
+    a, b = tmp_path / "py", tmp_path / "java"
+    _make_dir_with_leftovers(a)
+    _make_dir_with_leftovers(b)
+    stale, dirs = cleanup.clean(str(a))
+    assert {os.path.basename(f) for g in stale for f in g.files} == {
+        "dead-0.ring", "dead-0.writer.hb", "dead-0.worker.hb", "dead-0.worker.json", "dead-0.worker.hb.tmp-1-2",
+        "lone-0.worker.json"}
+    assert {os.path.basename(d) for d in dirs} == {"job-0123abcd", "job-empty"}
+    # The JVM's rule (io.flinktf.ipc.internal.StaleFiles), run in a JVM on the other copy.
+    classpath = os.pathsep.join([flink.jar_path(), *glob.glob(os.path.join(
+        os.path.dirname(__import__("pyflink").__file__), "lib", "flink-dist-*.jar"))])
+    src = tmp_path / "Sweep.java"
+    src.write_text("""
+        import io.flinktf.ipc.internal.StaleFiles;
+        import java.nio.file.Paths;
+        public class Sweep { public static void main(String[] a) {
+            for (StaleFiles.Removed r : StaleFiles.sweep(Paths.get(a[0]), Paths.get(a[0]))) System.out.println(r);
+        } }""")
+    java = shutil.which("java")
+    if java is None:
+        pytest.skip("no java")
+    r = subprocess.run([java, "-cp", classpath, str(src), str(b)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert ring_dir_files(str(a)) == ring_dir_files(str(b)), r.stdout
+    assert ring_dir_files(str(a)) == ["alive-0.worker.hb", "alive-0.worker.json", "young-0.ring"]
+
+
+def test_clean_command_and_stat_by_job(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from flinktf_ipc.cli import main
+
+    d = tmp_path / "rings"
+    _make_dir_with_leftovers(d)
+    live_job = d / "job-feed"
+    live_job.mkdir(mode=0o700)
+    with RingWriter.create(str(live_job / "feat-0.ring"), capacity=1 << 16):
+        assert main(["stat", str(d)]) == 0
+        out = capsys.readouterr().out
+        assert f"job feed  ({live_job})" in out and "feat-0.ring" in out, out
+        assert f"job 0123abcd  ({d / 'job-0123abcd'})" in out, out
+        assert main(["clean", "--dry-run", str(d)]) == 0
+        out = capsys.readouterr().out
+        assert "would remove job-0123abcd/dead-0.ring" in out and (d / "job-0123abcd" / "dead-0.ring").exists()
+        assert main(["clean", str(d)]) == 0
+        out = capsys.readouterr().out
+        assert "removed job-0123abcd/dead-0.ring" in out, out
+        assert "feat-0.ring" not in out  # a live writer's ring is kept
+        assert (live_job / "feat-0.ring").exists()
+    assert not (d / "job-0123abcd").exists()
+
+
+def test_cluster_conf_stays_out_of_site_packages(tmp_path) -> None:
+    from flinktf_ipc.local_cluster import LocalCluster, flink_home
+
+    c = LocalCluster(tmp_path / "c", rest_port=1, rpc_port=2, ring_dir="/dev/shm/x")
+    c.write_conf()
+    conf = (c.conf_dir / "config.yaml").read_text()
+    assert "rest.port: 1\n" in conf and "jobmanager.rpc.port: 2\n" in conf and "env.java.opts.all: --add" in conf
+    assert f"python.executable: {sys.executable}" in conf
+    env = c.env()
+    assert env["FLINK_CONF_DIR"] == str(c.conf_dir) and env["FLINK_LOG_DIR"] == str(c.log_dir)
+    assert env["FLINKTF_IPC_DIR"] == "/dev/shm/x"
+    assert not str(c.home).startswith(str(flink_home()))
+    cmd = c.submit_command(CTR, ["--rows", "1"])
+    assert cmd[-4:] == ["-py", str(CTR), "--rows", "1"] and "-pyexec" in cmd
+
