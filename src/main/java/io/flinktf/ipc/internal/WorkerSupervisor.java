@@ -491,7 +491,7 @@ public final class WorkerSupervisor {
         if (status == EXIT_BAD_ENTRY) {
             badEntry = true;
         }
-        failExit(status);
+        fail(exitMessage(status));
     }
 
     /**
