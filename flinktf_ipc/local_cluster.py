@@ -235,12 +235,18 @@ class LocalCluster:
         self.wait_for_taskmanagers(taskmanagers, timeout)
 
     def add_taskmanager(self, timeout: float = 180) -> int:
-        """Starts one more TaskManager (a replacement); returns its pid once it registered."""
+        """Starts one more TaskManager (a replacement); returns its pid once it registered (a killed
+        one may still be listed until the JobManager's heartbeat timeout: the new id is awaited)."""
         before = set(self.taskmanager_pids())
-        registered = len(self._registered())
+        known = {tm.get("id") for tm in self._registered()}
         self._script("taskmanager.sh", "start")
         new = [p for p in self.taskmanager_pids() if p not in before]
-        self.wait_for_taskmanagers(registered + 1, timeout)
+        deadline = time.monotonic() + timeout
+        while not any(tm.get("id") not in known for tm in self._registered()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the new TaskManager did not register within {timeout:.0f} s; logs in "
+                                   f"{self.log_dir}")
+            time.sleep(0.5)
         return new[0] if new else -1
 
     def _registered(self) -> list[dict[str, Any]]:
