@@ -318,7 +318,7 @@ def cmd_bench(argv: list[str]) -> int:
 
 def cmd_demo_cluster(script: Path, rest: list[str], home: str | None) -> int:
     """``demo --cluster``: submits ``script`` with ``bin/flink run -py`` to the local cluster
-    (``flinktf-ipc cluster start``), from the cluster's folder (no source tree shadows the package)."""
+    (``flinktf-ipc cluster start``)."""
     from .local_cluster import LocalCluster
 
     c = LocalCluster.load(home)

@@ -329,8 +329,8 @@ class LocalCluster:
 
     def submit(self, script: str | os.PathLike[str], args: Sequence[str] = (), *, detached: bool = False,
                **popen: Any) -> subprocess.Popen[str]:
-        """Starts ``flink run -py`` in the cluster's folder (so no source checkout in the current
-        directory shadows the installed package); returns the client process."""
+        """Starts ``flink run -py`` (in the cluster's folder: its relative paths land there);
+        returns the client process."""
         popen.setdefault("cwd", self.home)
         popen.setdefault("env", self.env())
         popen.setdefault("text", True)
