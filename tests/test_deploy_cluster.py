@@ -425,3 +425,34 @@ def test_cluster_conf_stays_out_of_site_packages(tmp_path) -> None:
     cmd = c.submit_command(CTR, ["--rows", "1"])
     assert cmd[-4:] == ["-py", str(CTR), "--rows", "1"] and "-pyexec" in cmd
 
+
+
+@pytest.mark.parametrize("entry, why", [
+    ("no_such_module_anywhere:main", "no module named 'no_such_module_anywhere'"),
+    ("/nowhere/train.py:main", "no such file /nowhere/train.py"),
+    ("json:no_such_function", "module json has no function no_such_function"),
+])
+def test_worker_that_cannot_find_its_entry_exits_4_with_one_line(tmp_path, entry, why) -> None:  # type: ignore[no-untyped-def]
+    ctx = tmp_path / "ctx.json"
+    ctx.write_text(json.dumps({"version": 1, "entry": entry, "rings": [str(tmp_path / "r.ring")]}))
+    r = subprocess.run([sys.executable, "-P", "-m", "flinktf_ipc.worker"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, FLINKTF_WORKER_CONTEXT=str(ctx)))
+    assert r.returncode == 4, r.stderr
+    assert why in r.stderr and f"'{entry}'" in r.stderr, r.stderr
+    if "no_such_function" not in entry:  # found before anything runs: one line, no traceback
+        assert r.stderr.count("\n") == 1 and sys.executable in r.stderr and "fix:" in r.stderr, r.stderr
+
+
+def test_module_entry_found_in_a_project_directory_is_passed_to_the_worker(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from flinktf_ipc import entry
+
+    (tmp_path / "my_project").mkdir()
+    (tmp_path / "my_project" / "__init__.py").write_text("")
+    (tmp_path / "my_project" / "train.py").write_text("def main(context): pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert entry.resolve("my_project.train:main") == ("my_project.train:main", [str(tmp_path)])
+    assert entry.resolve("json:loads") == ("json:loads", [])  # the stdlib: nothing to pass
+    assert entry.resolve("flinktf_ipc.worker:main") == ("flinktf_ipc.worker:main", [])  # installed
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.py").write_text("def main(context): pass\n")
+    assert entry.resolve("t.py:main") == (f"{tmp_path}/t.py:main", [])
