@@ -186,6 +186,25 @@ def test_two_jobs_with_the_same_sink_name_run_at_once(cluster, tmp_path) -> None
 
 
 @pytest.mark.cluster
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("example, args", [("seed_ps.py", []), ("mwms_train.py", ["--rows", "4000"])])
+def test_tf_cluster_examples_run_on_the_standalone_cluster(cluster, tmp_path, example, args) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9's TF cluster inside the job: the seed's ps + 3 workers, and two MWMS workers training
+    one model, submitted with `flink run -py` like the main job."""
+    script = ROOT / "examples" / example
+    if not script.exists():
+        pytest.skip(f"examples/{example} (issue 9) is not in this tree")
+    if example == "mwms_train.py":
+        args = [*args, "--workdir", str(tmp_path)]
+    p = cluster.submit(script, args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = client_output(p, 540)
+    assert p.returncode == 0, out[-4000:]
+    if example == "mwms_train.py":
+        assert "identical weights: True" in out, out[-3000:]
+    wait_for(lambda: ring_dir_files(cluster.ring_dir) == [], 30, f"{cluster.ring_dir} to be empty")
+
+
+@pytest.mark.cluster
 @pytest.mark.timeout(300)
 def test_stopping_the_cluster_leaves_no_process_and_no_file(cluster) -> None:  # type: ignore[no-untyped-def]
     pids = cluster.pids()
