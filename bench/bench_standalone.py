@@ -42,6 +42,8 @@ def role_of(pid: int) -> str | None:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return None
+    if cmd.startswith(("bash ", "/bin/bash ", "/usr/bin/bash ")):
+        return None  # the `flink` launcher script: not a process of the job
     for key, role in ROLES:
         if key in cmd:
             return role
