@@ -89,8 +89,8 @@ def _fix(entry: str) -> str:
                 "path; `flink run -pyfs` files exist only on the client), or install the module and "
                 "use 'package.module:function'")
     return (f"install the project into that interpreter's environment (pip install -e <project>), "
-            f"or run the job from the directory that holds '{target.split('.')[0]}', or set the worker "
-            f"property {PYTHON_PATH_PROPERTY} to that directory")
+            f"or put '{target.split('.')[0]}' beside the job's script or on PYTHONPATH (its directory is "
+            f"then passed to the workers), or set the worker property {PYTHON_PATH_PROPERTY}")
 
 
 def _line(entry: str, why: str, python: str | None = None) -> str:
