@@ -235,27 +235,9 @@ def _ancestor_in(pid: int, ancestors: list[int]) -> bool:
     return False
 
 
-# ---- entries that resolve everywhere (embedded mini-cluster) -------------------------------------
+# ---- entries that resolve everywhere (embedded mini-cluster, in a process of its own) -------------
 
-@pytest.fixture(scope="module")
-def flink_env(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from flinktf_ipc import flink
-
-    log_dir = tmp_path_factory.mktemp("flink-logs")
-
-    def make(restart_attempts: int):  # type: ignore[no-untyped-def]
-        env = flink.configure(restart_attempts=restart_attempts, restart_delay_ms=200, log_dir=str(log_dir))
-        env.set_parallelism(1)
-        return env
-
-    return make
-
-
-def _sequence(env, n: int):  # type: ignore[no-untyped-def]
-    from pyflink.common import WatermarkStrategy
-    from pyflink.datastream.connectors.number_seq import NumberSequenceSource
-    return env.from_source(NumberSequenceSource(0, n - 1), WatermarkStrategy.no_watermarks(), "seq")
-
+ENTRY_JOB = Path(__file__).with_name("entry_job.py")
 
 PROJECT_TRAIN = '''
 import os
@@ -270,74 +252,70 @@ def main(context):
 '''
 
 
-@pytest.mark.flink
-@pytest.mark.timeout(240)
-def test_readme_module_entry_runs_from_the_project_directory(flink_env, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """README: worker_entry="my_project.train:main", the job run from the project directory (the
-    client imports it from there; the worker, run with -P elsewhere, gets that directory)."""
-    from flinktf_ipc import flink
+def run_entry_job(tmp_path: Path, entry: str, *extra: str, script: Path = ENTRY_JOB,
+                  timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The job runs in a child process: its own PyFlink gateway and log dir (this pytest process's
+    gateway, if any, keeps the log dir its first user gave it)."""
+    for d in ("rings", "logs", "out"):
+        (tmp_path / d).mkdir(mode=0o700, exist_ok=True)
+    cmd = [sys.executable, str(script), "--entry", entry, "--ring-dir", str(tmp_path / "rings"),
+           "--log-dir", str(tmp_path / "logs"), "--out", str(tmp_path / "out"), *extra]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env)
 
+
+@pytest.mark.flink
+@pytest.mark.timeout(300)
+def test_readme_module_entry_runs_from_the_project_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """README: worker_entry="my_project.train:main", with the job's script beside my_project/ (the
+    client imports it from there; the worker, run with -P elsewhere, gets that directory)."""
     project = tmp_path / "proj"
     (project / "my_project").mkdir(parents=True)
     (project / "my_project" / "__init__.py").write_text("")
     (project / "my_project" / "train.py").write_text(PROJECT_TRAIN)
-    monkeypatch.syspath_prepend(str(project))  # as `python train_job.py` run from the project
-    ring_dir = tmp_path / "rings"
-    env = flink_env(restart_attempts=0)
-    sink = (flink.RingSink.builder().base_dir(ring_dir).name("readme").capacity(1 << 16).align(8).encoder("long")
-            .worker_python(sys.executable).worker_entry("my_project.train:main")
-            .worker_properties({"out": str(tmp_path)}).build())
-    _sequence(env, 5000).sink_to(sink)
-    env.execute("flinktf-ipc README entry")
-    assert (tmp_path / "done").read_text() == "5000"
-    assert ring_dir_files(str(ring_dir)) == []
+    script = project / "job.py"
+    shutil.copy(ENTRY_JOB, script)  # `python job.py`: its directory is on the client's path
+    r = run_entry_job(tmp_path, "my_project.train:main", script=script)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert (tmp_path / "out" / "done").read_text() == "5000"
+    assert ring_dir_files(str(tmp_path / "rings")) == []
 
 
 @pytest.mark.flink
-def test_entry_that_does_not_resolve_is_refused_when_the_job_is_built(flink_env) -> None:  # type: ignore[no-untyped-def]
-    from flinktf_ipc import flink
-
-    flink_env(restart_attempts=0)
-    b = flink.RingSink.builder().name("bad").encoder("long")
-    with pytest.raises(ValueError) as info:
-        b.worker_entry("no_such_project.train:main")
-    msg = str(info.value)
-    assert "'no_such_project.train:main'" in msg and sys.executable in msg and "pip install -e" in msg, msg
-    assert "\n" not in msg
-    with pytest.raises(ValueError, match="no such file /nowhere/train.py"):
-        b.worker_entry("/nowhere/train.py:main")
+@pytest.mark.timeout(300)
+def test_entry_that_does_not_resolve_is_refused_when_the_job_is_built(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = run_entry_job(tmp_path, "no_such_project.train:main")
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("ValueError: worker entry 'no_such_project.train:main' cannot be loaded by"), last
+    assert sys.executable in last and "pip install -e" in last, last
+    r = run_entry_job(tmp_path, "/nowhere/train.py:main")
+    assert "no such file /nowhere/train.py" in r.stderr.strip().splitlines()[-1], r.stderr[-2000:]
+    assert not list((tmp_path / "rings").iterdir()), "refused before any job ran"
 
 
 @pytest.mark.flink
-@pytest.mark.timeout(240)
-def test_entry_missing_on_the_taskmanager_fails_the_job_at_once(flink_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The entry resolves on the client but not where the worker runs (here: set behind the
-    client check's back): the worker says so in one line and the job fails without restarts."""
-    from py4j.protocol import Py4JJavaError
-
-    from flinktf_ipc import flink
-
-    ring_dir = tmp_path / "rings"
-    logs = tmp_path / "worker-logs"
-    env = flink_env(restart_attempts=3)
-    b = (flink.RingSink.builder().base_dir(ring_dir).name("noentry").encoder("long").worker_python(sys.executable)
-         .worker_log_dir(logs))
-    b._j.setWorkerEntry("gone_from_this_host.train:main")  # what a client with the module installed sends
-    _sequence(env, 10**9).sink_to(b.build())
-    with pytest.raises(Py4JJavaError) as info:
-        env.execute("flinktf-ipc missing entry")
-    text = str(info.value)
+@pytest.mark.timeout(300)
+def test_entry_missing_on_the_taskmanager_fails_the_job_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The entry resolves on the client but not where the worker runs (here: handed to the Java
+    builder behind the client check's back): the worker says so in one line and the job fails
+    without restarts, though 3 were allowed."""
+    r = run_entry_job(tmp_path, "gone_from_this_host.train:main", "--unchecked", "--rows", str(10**9),
+                      "--restart-attempts", "3")
+    text = r.stdout + r.stderr
+    assert r.returncode == 1, text[-3000:]
     assert "exited with status 4: its entry cannot be loaded" in text, text[-3000:]
     assert "worker entry 'gone_from_this_host.train:main' cannot be loaded by" in text, text[-3000:]
     assert "SuppressRestartsException" in text, text[-3000:]
+    logs = tmp_path / "logs"
     errs = sorted(p.name for p in logs.glob("*.err"))
-    assert errs == ["flinktf-noentry-0.worker.err"], f"one attempt only, no restart: {errs}"
+    assert errs == ["flinktf-entry-0.worker.err"], f"one attempt only, no restart: {errs}"
     # The worker's own words: one line (the supervisor may add its own lines after it).
-    text = (logs / errs[0]).read_text()
-    lines = [ln for ln in text.splitlines() if ln.startswith("flinktf_ipc.worker:")]
-    assert len(lines) == 1 and "Traceback" not in text, text
+    err = (logs / errs[0]).read_text()
+    lines = [ln for ln in err.splitlines() if ln.startswith("flinktf_ipc.worker:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
     assert "fix:" in lines[0] and sys.executable in lines[0], lines[0]
-    assert ring_dir_files(str(ring_dir)) == []
+    assert ring_dir_files(str(tmp_path / "rings")) == []
 
 
 # ---- stale files: the JVM sweep and `flinktf-ipc clean` follow one rule ---------------------------
