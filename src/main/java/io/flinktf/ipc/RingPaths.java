@@ -58,6 +58,20 @@ public final class RingPaths {
         return base.resolve(JOB_DIR_PREFIX + jobId);
     }
 
+    /**
+     * Removes a job's directory once it is empty: the last task of the job on this host to leave
+     * does it. One still in use (another task's files are there) stays; {@code base} itself always does.
+     */
+    public static void removeIfEmpty(Path base, Path dir) {
+        if (!dir.equals(base)) {
+            try {
+                Files.deleteIfExists(dir);
+            } catch (IOException e) {
+                // not empty: another task of the job still runs here
+            }
+        }
+    }
+
     /** Per-job directories are {@code job-<job id>}: {@code flinktf-ipc stat} and {@code clean} know them so. */
     public static final String JOB_DIR_PREFIX = "job-";
 

@@ -241,18 +241,8 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
         } finally {
             writer.detachAndRemove(); // the reader is gone for good: no ring left in /dev/shm
             sweepStale(); // and what a killed TaskManager of an earlier attempt left here
-            removeJobDirectoryIfEmpty();
+            RingPaths.removeIfEmpty(config.baseDirectory(), dir); // the last subtask of the job here
         }
     }
 
-    /** The last subtask of a job on this host to close removes the job's (empty) directory. */
-    private void removeJobDirectoryIfEmpty() {
-        if (!dir.equals(config.baseDirectory())) {
-            try {
-                java.nio.file.Files.deleteIfExists(dir);
-            } catch (IOException e) {
-                // not empty: another subtask of the job still runs here
-            }
-        }
-    }
 }

@@ -88,6 +88,7 @@ final class RoleOperator extends AbstractStreamOperator<Row>
     private transient String who;
     private transient int index;
     private transient int attempt;
+    private transient Path dir;
     private transient TaskFiles files;
     private transient RingWriter ring; // null: not fed
     private transient ArrowBatchEncoder encoder;
@@ -121,8 +122,10 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         index = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         attempt = getRuntimeContext().getTaskInfo().getAttemptNumber();
         who = "TF cluster '" + c.name() + "' task " + settings.role + ":" + index + " attempt " + attempt;
-        files = new TaskFiles(settings.baseDirectory(), c.name(), settings.role, index, attempt);
-        RingPaths.ensureDirectory(settings.baseDirectory()); // mode 0700, ours: the spec and address live there
+        // The job's files live in a directory of its own: two jobs with one cluster name never meet.
+        dir = RingPaths.jobDirectory(settings.baseDirectory(), getRuntimeContext().getJobInfo().getJobId().toString());
+        RingPaths.ensureDirectories(settings.baseDirectory(), dir); // mode 0700, ours: the spec and address live there
+        files = new TaskFiles(dir, c.name(), settings.role, index, attempt);
         if (settings.fed()) {
             ring = createRing();
             encoder = new ArrowBatchEncoder(settings.schema);
@@ -672,6 +675,9 @@ final class RoleOperator extends AbstractStreamOperator<Row>
                 }
             } finally {
                 closeOutput();
+                if (dir != null) {
+                    RingPaths.removeIfEmpty(settings.baseDirectory(), dir); // the last task of the job here
+                }
                 super.close();
             }
         }

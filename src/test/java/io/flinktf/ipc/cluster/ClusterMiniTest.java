@@ -126,13 +126,17 @@ class ClusterMiniTest {
     @Test
     void specReachesEveryTaskAndPsIsStoppedWhenTheWorkersFinish() throws Exception {
         TFClusterConfig config = cluster("batch").addRole("worker", 2).addRole("ps", 1).build();
-        // Files a task of the same name left when its TaskManager died: not this round's.
-        Files.write(ringDir.resolve("batch-worker-1.addr.json"), "{\"host\": \"10.9.9.9\", \"port\": 1}".getBytes(
-                StandardCharsets.UTF_8));
-        Files.write(ringDir.resolve("batch-ps-0.spec.json"), "{}".getBytes(StandardCharsets.UTF_8));
+        // Files of a cluster of the same name outside this job's directory (another job's, or the
+        // flat layout of earlier versions): never read, never touched.
+        Path foreignAddr = ringDir.resolve("batch-worker-1.addr.json");
+        Path foreignSpec = ringDir.resolve("batch-ps-0.spec.json");
+        Files.write(foreignAddr, "{\"host\": \"10.9.9.9\", \"port\": 1}".getBytes(StandardCharsets.UTF_8));
+        Files.write(foreignSpec, "{}".getBytes(StandardCharsets.UTF_8));
         StreamExecutionEnvironment env = env(2, 0);
         assertNull(TFCluster.addTo(env, config), "no output type: nothing comes back");
         env.execute("tf-cluster-batch"); // returns only when ps was stopped and every task ended
+        Files.delete(foreignAddr);
+        Files.delete(foreignSpec);
 
         List<Map<String, Object>> lines = lines();
         assertRound(lines, config.roleCounts(), 0);
