@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ._fti_cffi import ffi, lib  # type: ignore[import-not-found]
+try:
+    from ._fti_cffi import ffi, lib  # type: ignore[import-not-found]
+except ModuleNotFoundError as e:  # the source tree, not the built package (no compiled extension in it)
+    if e.name != f"{__package__}._fti_cffi":
+        raise
+    raise ModuleNotFoundError(
+        f"{__package__}._fti_cffi is not built in {os.path.dirname(__file__)}: this is the source tree, "
+        "which shadows the installed package when Python starts in the checkout (python -c, python -m, "
+        "a script beside it). Run `make install`, then start Python with -P or from another directory.",
+        name=e.name) from None
 from .errors import (
     PeerLost,
     RecordTooLarge,

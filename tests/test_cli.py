@@ -119,3 +119,13 @@ def test_ring_demo_runs_and_leaves_no_ring(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "read 20,000 records of 64 B in order" in p.stdout
     assert not os.listdir(d)
+
+
+def test_importing_the_source_tree_says_why_it_fails():
+    """Python started in the checkout finds the source tree first, which has no compiled
+    extension: the error says so and how to get the installed package instead."""
+    root = Path(__file__).resolve().parent.parent
+    p = subprocess.run([sys.executable, "-c", "import flinktf_ipc"], cwd=root, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode != 0
+    assert "shadows the installed package" in p.stderr and "-P" in p.stderr, p.stderr
