@@ -1,5 +1,6 @@
 package io.flinktf.ipc.cluster;
 
+import io.flinktf.ipc.internal.WorkerSupervisor;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -18,19 +19,9 @@ final class Json {
         this.s = s;
     }
 
+    /** A JSON string literal: the one escaping rule of the context files (WorkerSupervisor's). */
     static String quote(String v) {
-        StringBuilder b = new StringBuilder(v.length() + 2).append('"');
-        for (int k = 0; k < v.length(); k++) {
-            char c = v.charAt(k);
-            if (c == '"' || c == '\\') {
-                b.append('\\').append(c);
-            } else if (c < 0x20) {
-                b.append(String.format("\\u%04x", (int) c));
-            } else {
-                b.append(c);
-            }
-        }
-        return b.append('"').toString();
+        return WorkerSupervisor.json(v);
     }
 
     /** Parses one JSON object (nothing but whitespace may follow). */

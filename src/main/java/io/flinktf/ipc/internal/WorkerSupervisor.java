@@ -258,6 +258,7 @@ public final class WorkerSupervisor {
         return b.append("}}\n").toString();
     }
 
+    /** A JSON string literal (quotes, backslashes and control characters escaped). */
     public static String json(String v) {
         StringBuilder b = new StringBuilder(v.length() + 2).append('"');
         for (int i = 0; i < v.length(); i++) {
