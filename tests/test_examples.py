@@ -119,8 +119,9 @@ def test_ctr_cancelled_by_a_signal_leaves_no_process_and_no_file(tmp_path, sig, 
     procs: set[int] = set()
     try:
         deadline = time.monotonic() + 180
-        # Wait until the worker is up (its heartbeat file) and has said where it is in its metrics.
-        while not (list(ring_dir.glob("*.worker.hb")) and list(work.glob("checkpoints/*/metrics.json"))):
+        # Wait until the worker is up (its heartbeat file, in the job's directory) and has said where it
+        # is in its metrics.
+        while not (list(ring_dir.rglob("*.worker.hb")) and list(work.glob("checkpoints/*/metrics.json"))):
             assert p.poll() is None, p.communicate()
             assert time.monotonic() < deadline, "the job did not start its worker"
             time.sleep(0.5)
