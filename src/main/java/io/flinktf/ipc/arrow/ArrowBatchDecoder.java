@@ -494,7 +494,7 @@ public final class ArrowBatchDecoder {
     /** Elements {@code [from, from+len)} as the Java array the row type wants. */
     private static Object array(Object[] flat, int from, int len, ArrowSchema.FieldSpec f, boolean primitiveArray) {
         if (!primitiveArray) {
-            Object out = Array.newInstance(boxedClass(f.leaf), len);
+            Object out = Array.newInstance(f.leaf.javaClass, len);
             System.arraycopy(flat, from, out, 0, len);
             return out;
         }
@@ -523,29 +523,6 @@ public final class ArrowBatchDecoder {
                 return boolean.class;
             default:
                 throw new IllegalArgumentException("no primitive array of " + leaf.flinkName);
-        }
-    }
-
-    private static Class<?> boxedClass(ArrowSchema.Leaf leaf) {
-        switch (leaf) {
-            case INT8:
-                return Byte.class;
-            case INT16:
-                return Short.class;
-            case INT32:
-                return Integer.class;
-            case INT64:
-                return Long.class;
-            case FLOAT32:
-                return Float.class;
-            case FLOAT64:
-                return Double.class;
-            case BOOL:
-                return Boolean.class;
-            case UTF8:
-                return String.class;
-            default:
-                return byte[].class;
         }
     }
 

@@ -41,22 +41,25 @@ public final class ArrowSchema implements Serializable {
 
     /** Element (leaf) types. */
     enum Leaf {
-        INT8(1, "TINYINT"),
-        INT16(2, "SMALLINT"),
-        INT32(4, "INT"),
-        INT64(8, "BIGINT"),
-        FLOAT32(4, "FLOAT"),
-        FLOAT64(8, "DOUBLE"),
-        BOOL(0, "BOOLEAN"),
-        UTF8(0, "STRING"),
-        BINARY(0, "BYTES");
+        INT8(1, "TINYINT", Byte.class),
+        INT16(2, "SMALLINT", Short.class),
+        INT32(4, "INT", Integer.class),
+        INT64(8, "BIGINT", Long.class),
+        FLOAT32(4, "FLOAT", Float.class),
+        FLOAT64(8, "DOUBLE", Double.class),
+        BOOL(0, "BOOLEAN", Boolean.class),
+        UTF8(0, "STRING", String.class),
+        BINARY(0, "BYTES", byte[].class);
 
         final int width;
         final String flinkName;
+        /** The Java class of a value of this type in a Flink Row (exactly this class, no widening). */
+        final Class<?> javaClass;
 
-        Leaf(int width, String flinkName) {
+        Leaf(int width, String flinkName, Class<?> javaClass) {
             this.width = width;
             this.flinkName = flinkName;
+            this.javaClass = javaClass;
         }
 
         byte typeTag() {

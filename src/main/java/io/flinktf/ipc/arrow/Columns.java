@@ -262,30 +262,10 @@ final class Columns {
             values.zeros(leaf.width);
         }
 
-        /** The one boxed class a value of this column may have: no widening, narrowing or rounding. */
-        private static Class<?> boxed(ArrowSchema.Leaf leaf) {
-            switch (leaf) {
-                case INT8:
-                    return Byte.class;
-                case INT16:
-                    return Short.class;
-                case INT32:
-                    return Integer.class;
-                case INT64:
-                    return Long.class;
-                case FLOAT32:
-                    return Float.class;
-                case FLOAT64:
-                    return Double.class;
-                default:
-                    throw new AssertionError(leaf);
-            }
-        }
-
         @Override
         void appendValue(Object v) {
-            if (v.getClass() != boxed(leaf)) {
-                throw wrongType(v, typeName() + " (" + boxed(leaf).getName() + ")");
+            if (v.getClass() != leaf.javaClass) { // exactly that class: no widening, narrowing or rounding
+                throw wrongType(v, typeName() + " (" + leaf.javaClass.getName() + ")");
             }
             Number n = (Number) v;
             switch (leaf) {
