@@ -299,8 +299,11 @@ class ArrowRingReader:
         return self._items.pop(0)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
+        # Each iterator drops its reference after the yield: one kept while the next read waits
+        # would pin the batch's ring space and stall the writer's flush (a Flink checkpoint).
         while (rb := self.read_batch(self.stream.timeout)) is not None:
             yield rb
+            del rb
 
     def iter_batches(self, copy: bool = False) -> Iterator[pa.RecordBatch]:
         """``pyarrow.RecordBatch`` after batch until the end of the stream.
@@ -315,6 +318,7 @@ class ArrowRingReader:
                 yield out
             else:
                 yield rb
+                del rb
 
     def iter_pandas(self, **to_pandas: Any) -> Iterator[Any]:
         """``pandas.DataFrame`` per record batch (``RecordBatch.to_pandas(**to_pandas)``; pandas
@@ -327,6 +331,7 @@ class ArrowRingReader:
             frame = rb.to_pandas(**to_pandas)
             del rb
             yield frame
+            del frame
 
     def iter_polars(self, rechunk: bool = False) -> Iterator[Any]:
         """``polars.DataFrame`` per record batch (``polars.from_arrow``, zero-copy where the
@@ -340,6 +345,7 @@ class ArrowRingReader:
             frame = pl.from_arrow(rb, rechunk=rechunk)
             del rb
             yield frame
+            del frame
 
     def close(self) -> None:
         self.stream.close()

@@ -70,3 +70,34 @@ def test_iter_polars(ring_path):
             del df  # a zero-copy frame holds its ring space until dropped
     t.join(30)
     assert total == N * ROWS
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["batches", "pandas", "polars"])
+def test_iterators_let_go_of_a_batch_while_they_wait_for_the_next(ring_path, kind):
+    """A Flink checkpoint (the writer's flush) waits until the reader let go of every record: an
+    iterator that kept the last batch while it waits for the next would stall it."""
+    pytest.importorskip(kind) if kind != "batches" else None
+    flushed: list[object] = []
+
+    def run() -> None:
+        with ArrowRingWriter.create(ring_path, SCHEMA, capacity=1 << 20, timeout=60) as w:
+            w.write_batch(_batch(0), timeout=60)
+            try:
+                w.flush(timeout=10)
+                flushed.append(True)
+            except Exception as e:  # noqa: BLE001 - the assertion below shows it
+                flushed.append(e)
+            w.write_batch(_batch(1), timeout=60)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    with ArrowRingReader(ring_path, timeout=30) as r:
+        it = {"batches": r.iter_batches, "pandas": r.iter_pandas, "polars": r.iter_polars}[kind]()
+        first = next(it)
+        del first  # the consumer dropped it: only the iterator could still hold it
+        second = next(it)  # batch 1 comes after the flush returned (or timed out)
+        assert flushed == [True], flushed
+        del second
+        assert list(it) == []
+    t.join(30)
