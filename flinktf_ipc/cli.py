@@ -171,12 +171,21 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from .local_cluster import LocalCluster
 
     if args.action == "start":
+        problems = _cluster_problems(args)
+        for p in problems:
+            print(f"flinktf-ipc cluster start: {p}", file=sys.stderr)
+        if problems:
+            return 2
         c = LocalCluster(args.home, rest_port=args.rest_port, rpc_port=args.rpc_port, slots=args.slots,
                          ring_dir=args.ring_dir)
         print(f"starting 1 JobManager + {args.taskmanagers} TaskManager(s) ({args.slots} slots each) "
               f"from {c.flink}; conf, logs and pids in {c.home}", flush=True)
         t0 = time.monotonic()
-        c.start(taskmanagers=args.taskmanagers)
+        try:
+            c.start(taskmanagers=args.taskmanagers)
+        except (RuntimeError, TimeoutError, OSError) as e:  # already running, a port taken, no Flink
+            print(f"flinktf-ipc cluster start: {e}", file=sys.stderr)
+            return 1
         print(f"cluster up in {time.monotonic() - t0:.0f} s: web UI and REST at {c.rest_url}\n"
               f"submit a job: {' '.join(c.flink_command()[1:])} run -m localhost:{c.rest_port} "
               f"-pyexec {sys.executable} -py examples/ctr.py  (with FLINK_CONF_DIR={c.conf_dir})")
@@ -204,12 +213,39 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_problems(args: argparse.Namespace) -> list[str]:
+    """Every bad option of ``cluster start``, one line each, before anything starts."""
+    problems = []
+    if not 0 <= args.taskmanagers <= 16:
+        problems.append(f"--taskmanagers must be between 0 and 16, got {args.taskmanagers}")
+    if not 1 <= args.slots <= 64:
+        problems.append(f"--slots must be between 1 and 64, got {args.slots}")
+    for opt, port in (("--rest-port", args.rest_port), ("--rpc-port", args.rpc_port)):
+        if not 1 <= port <= 65535:
+            problems.append(f"{opt} must be a port number from 1 to 65535, got {port}")
+    if args.rest_port == args.rpc_port:
+        problems.append(f"--rest-port and --rpc-port must differ, both are {args.rest_port}")
+    return problems
+
+
+CLUSTER_EXAMPLES = """examples:
+  flinktf-ipc cluster start                 1 JobManager + 2 TaskManagers (about 30 s)
+  flinktf-ipc demo --cluster                submit the main job to it (from a checkout)
+  flinktf-ipc cluster status                TaskManagers, free slots, jobs
+  flinktf-ipc cluster stop"""
+
+
 def _add_cluster_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from .local_cluster import default_home
 
     p = sub.add_parser("cluster", help="a localhost standalone Flink cluster from the apache-flink package: "
-                       "start, stop, status")
-    p.add_argument("action", choices=["start", "stop", "status"])
+                       "start, stop, status",
+                       description="A standalone Flink cluster on this machine (1 JobManager, N TaskManagers), "
+                                   "started with the apache-flink package's own scripts, to try jobs the way a "
+                                   "real cluster runs them (docs/DEPLOY.md).",
+                       epilog=CLUSTER_EXAMPLES, formatter_class=_Formatter)
+    p.add_argument("action", choices=["start", "stop", "status"],
+                   help="start it (returns once every TaskManager registered), stop it, or show its state")
     p.add_argument("--taskmanagers", type=int, default=2, help="TaskManagers to start (default 2)")
     p.add_argument("--slots", type=int, default=2, help="task slots per TaskManager (default 2)")
     p.add_argument("--rest-port", type=int, default=8081, help="JobManager REST/web port (default 8081)")
@@ -331,24 +367,27 @@ def cmd_demo_cluster(script: Path, rest: list[str], home: str | None) -> int:
     return c.submit(script, rest).wait()
 
 
+DEMO_SCRIPTS = {"ctr": "examples/ctr.py", "digits": "examples/digits.py", "torch": "examples/torch_train.py"}
+
+
 def cmd_demo(argv: list[str]) -> int:
-    """``demo --example ctr|digits`` runs examples/<name>.py of a source checkout (the current
+    """``demo --example ctr|digits|torch`` runs examples/<name>.py of a source checkout (the current
     directory); ``demo --example ring`` the two-process ring demonstration, anywhere; ``--cluster``
     submits the example to the local standalone cluster with ``flink run -py``."""
     ap = argparse.ArgumentParser(prog="flinktf-ipc demo", add_help=False)
-    ap.add_argument("--example", default="ctr", choices=["ctr", "digits", "ring"])
+    ap.add_argument("--example", default="ctr", choices=list(DEMO_SCRIPTS) + ["ring"])
     ap.add_argument("--cluster", action="store_true")
     ap.add_argument("--cluster-home", default=None)
     args, rest = ap.parse_known_args(argv)
     if args.cluster and args.example != "ring":
-        script = _checkout_script(f"examples/{args.example}.py", "demo")
+        script = _checkout_script(DEMO_SCRIPTS[args.example], "demo")
         return 2 if script is None else cmd_demo_cluster(script.resolve(), rest, args.cluster_home)
     prog = "flinktf-ipc demo" + ("" if args.example == "ctr" else f" --example {args.example}")
     if args.example == "ring":
         from .demo import main as ring_demo
 
         return ring_demo(rest, prog=prog)
-    script = _checkout_script(f"examples/{args.example}.py", "demo")
+    script = _checkout_script(DEMO_SCRIPTS[args.example], "demo")
     if script is None:
         return 2
     env = dict(os.environ, FLINKTF_DEMO_PROG=prog)
@@ -375,10 +414,27 @@ def _wait_forwarding_signals(proc: subprocess.Popen[bytes]) -> int:
 
 # ---- main ----------------------------------------------------------------------------------
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps descriptions to the terminal (as argparse's default does) but keeps each epilog
+    line as written (the examples are laid out in columns)."""
+
+    def add_text(self, text: str | None) -> None:
+        if text and text is not argparse.SUPPRESS and "\n" not in text:
+            import textwrap
+
+            text = textwrap.fill(text, width=self._width - self._current_indent)
+        super().add_text(text)
+
+
+CLEAN_EXAMPLES = """examples:
+  flinktf-ipc clean --dry-run            list what would go
+  flinktf-ipc clean                      remove it (rings of live jobs stay)"""
+
 MAIN_EXAMPLES = """examples:
   flinktf-ipc doctor                     is this machine ready?
   flinktf-ipc demo                       the main job: Flink features -> rings -> Keras workers
   flinktf-ipc demo --example digits      a small CNN on real images
+  flinktf-ipc clean                      remove rings a killed job left behind
   flinktf-ipc stat --watch               watch the rings of running jobs"""
 
 STAT_EXAMPLES = """examples:
@@ -392,35 +448,42 @@ K/M/G = 1000^1/2/3."""
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flinktf-ipc", description=__doc__, epilog=MAIN_EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="cmd", required=True)
+                                     formatter_class=_Formatter)
+    sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("stat", help="show every ring in a folder: its writer and reader, heartbeats, fill, rates",
                        description="Shows every ring in DIR: who writes and reads it (alive or gone), their "
                                    "heartbeats, how full it is, records and bytes in and out, time spent waiting. "
                                    "Worker context files (*.json) are listed by whose they are.",
-                       epilog=STAT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=STAT_EXAMPLES, formatter_class=_Formatter)
     p.add_argument("dir", nargs="?", help="ring folder (default: $FLINKTF_IPC_DIR, else /dev/shm/flinktf-<uid>)")
     p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C, with rates per second")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes with --watch (default 1)")
     p = sub.add_parser("clean", help="remove rings, heartbeats and context files that no live process owns",
                        description="Removes what no live process owns in DIR and its per-job folders (job-<id>): "
                                    "rings whose writer and reader are gone, their heartbeat and context files, "
-                                   "and empty job folders. Files of running jobs are kept.")
+                                   "and empty job folders. Files of running jobs are kept.",
+                       epilog=CLEAN_EXAMPLES, formatter_class=_Formatter)
     p.add_argument("dir", nargs="?", help="ring folder (default: $FLINKTF_IPC_DIR, else /dev/shm/flinktf-<uid>)")
     p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     _add_cluster_parser(sub)
-    sub.add_parser("doctor", help="check Java, Flink, TensorFlow, the connector jar and /dev/shm")
-    sub.add_parser("demo", help="run the main job (--example ctr, the default), or --example digits or ring; "
-                   "other options go to the example (flinktf-ipc demo --help lists them)", add_help=False)
+    sub.add_parser("doctor", help="check Java, Flink, TensorFlow, the connector jar and /dev/shm",
+                   description="Checks what the jobs need on this machine: Java, Flink, TensorFlow, the "
+                               "connector jar, and a ring round trip in the ring folder; names the fix for "
+                               "each failure. Exit status 0 when every check passed.")
+    sub.add_parser("demo", help="run the main job (--example ctr, the default), or --example digits, torch "
+                   "or ring; other options go to the example (flinktf-ipc demo --help lists them)", add_help=False)
     sub.add_parser("bench", help="the benchmark table (bench/run.py; its options pass through)", add_help=False)
+    if not (sys.argv[1:] if argv is None else argv):  # a newcomer typing the bare command: the help
+        parser.print_help()
+        return 2
     args, rest = parser.parse_known_args(argv)
-    if args.cmd == "demo":
+    if args.command == "demo":
         return cmd_demo(rest)
-    if args.cmd == "bench":
+    if args.command == "bench":
         return cmd_bench(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return {"stat": cmd_stat, "doctor": cmd_doctor, "clean": cmd_clean, "cluster": cmd_cluster}[args.cmd](args)
+    return {"stat": cmd_stat, "doctor": cmd_doctor, "clean": cmd_clean, "cluster": cmd_cluster}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -118,6 +118,7 @@ def test_ring_demo_runs_and_leaves_no_ring(tmp_path):
             env=dict(os.environ, FLINKTF_IPC_DIR=str(d)))
     assert p.returncode == 0, p.stdout + p.stderr
     assert "read 20,000 records of 64 B in order" in p.stdout
+    assert " s: average " in p.stdout, p.stdout  # the summary gives the average, the live line the last seconds
     assert not os.listdir(d)
 
 
@@ -129,3 +130,103 @@ def test_importing_the_source_tree_says_why_it_fails():
                        timeout=60)
     assert p.returncode != 0
     assert "shadows the installed package" in p.stderr and "-P" in p.stderr, p.stderr
+
+
+def test_the_bare_command_prints_the_help_not_an_error_about_cmd():
+    p = run()
+    assert p.returncode == 2
+    assert "stat" in p.stdout and "examples:" in p.stdout and "cmd" not in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_every_subcommand_explains_itself():
+    for cmd in ("stat", "clean", "cluster", "doctor"):
+        p = run(cmd, "--help")
+        assert p.returncode == 0, p.stderr
+        body = p.stdout.split("\n\n", 1)[1]  # below the usage: a description in plain words
+        assert not body.startswith(("positional", "options")), (cmd, p.stdout)
+        assert "``" not in p.stdout, p.stdout
+        assert max(map(len, p.stdout.splitlines())) <= 110, (cmd, p.stdout)  # wrapped, no run-on line
+    assert "start it" in run("cluster", "--help").stdout and "examples:" in run("clean", "--help").stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--slots", "0"], "--slots must be between 1 and 64, got 0"),
+    (["--taskmanagers", "-1"], "--taskmanagers must be between 0 and 16"),
+    (["--rest-port", "70000"], "--rest-port must be a port number"),
+    (["--rest-port", "7000", "--rpc-port", "7000"], "--rest-port and --rpc-port must differ"),
+])
+def test_cluster_start_checks_its_options_before_anything_starts(tmp_path, args, says):
+    p = run("cluster", "start", "--home", str(tmp_path / "home"), *args)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert says in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert not (tmp_path / "home").exists(), "nothing was started or written"
+
+
+def test_demo_help_names_every_example_and_the_cluster_option(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([CLI, "demo", "--help"], capture_output=True, text=True, timeout=120, cwd=root)
+    for word in ("--example digits", "--example torch", "--example ring", "--cluster"):
+        assert word in p.stdout, (word, p.stdout)
+    torch_help = subprocess.run([CLI, "demo", "--example", "torch", "--help"], capture_output=True, text=True,
+                                timeout=120, cwd=root)
+    assert torch_help.returncode == 0 and "PyTorch" in torch_help.stdout, torch_help.stdout + torch_help.stderr
+    assert torch_help.stdout.startswith("usage: flinktf-ipc demo --example torch"), torch_help.stdout
+
+
+def test_window_rate_is_over_the_last_seconds_not_since_the_start():
+    from flinktf_ipc.demo import WindowRate
+
+    w = WindowRate(window=5.0)
+    for t in range(11):  # 100 per second for 10 s
+        (rate,) = w.add(float(t), 100.0 * t)
+    assert rate == pytest.approx(100.0)
+    for t in range(11, 17):  # then nothing: the average since the start would still say ~60
+        (rate,) = w.add(float(t), 1000.0)
+    assert rate == 0.0
+    a, b = WindowRate(5.0).add(0.0, 1, 2)
+    assert (a, b) == (0.0, 0.0)  # one sample: no rate yet
+
+
+def _ring_demo(d: Path) -> subprocess.Popen:
+    # a session of its own, as a terminal's foreground job: its Ctrl-C reaches every process of it
+    return subprocess.Popen([CLI, "demo", "--example", "ring", "--records", "4000000000", "--size", "64"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=dict(os.environ, FLINKTF_IPC_DIR=str(d)))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
+def test_ring_demo_cancelled_says_so_and_leaves_nothing(tmp_path, how):
+    import signal
+    import time
+
+    d = tmp_path / "rings"
+    d.mkdir(mode=0o700)
+    p = _ring_demo(d)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(d.glob("demo-*.ring")):  # the writer process is up and writing
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.2)
+        time.sleep(1)
+        if how == "Ctrl-C":
+            os.killpg(p.pid, signal.SIGINT)  # what a terminal does: every process of the group
+        else:
+            p.send_signal(signal.SIGTERM)  # the demo alone (a service manager, `kill`)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert p.returncode == 130, out[-500:] + err
+    assert "cancelled" in err and "Traceback" not in err, err
+    assert not os.listdir(d), os.listdir(d)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the writer process (and multiprocessing's helper) go too
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("a process of the demo is left")
