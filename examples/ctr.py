@@ -18,7 +18,6 @@ Ctrl-C (or SIGTERM) cancels the job: no worker, ring or Flink temp folder is lef
 from __future__ import annotations
 
 import argparse
-import collections
 import glob
 import json
 import os
@@ -87,7 +86,7 @@ def _write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def save_curves(history: list[dict], path: str, title: str) -> None:
+def save_curves(history: list[dict], path: str, title: str, auc_label: str = "AUC (running, of the epoch)") -> None:
     """Loss and AUC against rows trained, one PNG (matplotlib, no display needed)."""
     import matplotlib
 
@@ -102,7 +101,7 @@ def save_curves(history: list[dict], path: str, title: str) -> None:
     ax1.plot(rows, [h["loss"] for h in points], marker=".")
     ax1.set(xlabel="rows trained", ylabel="loss (running mean of the epoch)", title="loss")
     ax2.plot(rows, [h["auc"] for h in points], marker=".", color="tab:green")
-    ax2.set(xlabel="rows trained", ylabel="AUC (running, of the epoch)", title="AUC")
+    ax2.set(xlabel="rows trained", ylabel=auc_label, title="AUC")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:g} M" if v >= 1e6 else f"{v / 1e3:g} K"))
@@ -198,13 +197,14 @@ def train(context) -> None:  # type: ignore[no-untyped-def]
     tb.flush()
     save_curves(history, os.path.join(ckpt_dir, "curves.png"),
                 f"worker {context.index} (attempt {context.attempt}): {state['rows']:,} rows, {epochs} epoch(s)")
-    _write_json(metrics_path, state | {"phase": "done"})
+    outputs = {"model": os.path.join(ckpt_dir, "model.keras"), "curves": os.path.join(ckpt_dir, "curves.png"),
+               "TensorBoard": f"tensorboard --logdir {os.path.join(ckpt_dir, 'tensorboard')}"}
+    _write_json(metrics_path, state | {"phase": "done", "outputs": outputs})
 
 
 # ---- the driver: builds and runs the Flink job -----------------------------------------------
 
 SUPERVISOR_NOTE = "[flinktf-ipc supervisor] "  # WorkerSupervisor.NOTE_PREFIX: its verdicts in a worker log
-RATE_WINDOW = 5.0  # seconds: rates are over the last few seconds, not since the start
 
 
 class Progress:
@@ -212,11 +212,13 @@ class Progress:
     metrics.json and their log files (supervisor verdicts, restarted attempts)."""
 
     def __init__(self, name: str, parallelism: int, ring_dir: str, ckpt_root: str, log_dir: str) -> None:
+        from flinktf_ipc.demo import WindowRate
+
         self.name, self.parallelism = name, parallelism
         self.ring_dir, self.ckpt_root, self.log_dir = ring_dir, ckpt_root, log_dir
         self.t0 = time.monotonic()
         self.ring_bytes: dict[str, int] = {}  # last bytes_in per ring file (a finished ring's file is gone)
-        self.samples: collections.deque = collections.deque()  # (t, rows streamed, ring bytes)
+        self.rates = WindowRate()  # rows streamed and ring bytes, over the last few seconds
         self.fill = 0.0
 
     def rings(self) -> list[str]:
@@ -248,13 +250,18 @@ class Progress:
     def phase(self, workers: list[dict], job_running: bool) -> str:
         if not self.rings() and not workers:
             return "starting Flink" if job_running else "finishing"
-        phases = [w.get("phase", "") for w in workers]
-        if len(workers) < self.parallelism or any(p == "importing TensorFlow" for p in phases):
-            return "workers importing TensorFlow"
-        if any(p == "saving" for p in phases):
-            return "saving models"
+        # workers not yet seen are starting; each worker's phase once, in order (they may differ)
+        phases = [w.get("phase", "") for w in workers] + ["starting"] * (self.parallelism - len(workers))
         if all(p == "done" for p in phases):
             return "finishing" if job_running else "done"
+        distinct = list(dict.fromkeys("workers " + p if p.startswith(("importing", "starting")) else p
+                                      for p in phases))
+        if len(distinct) > 1:
+            return " | ".join(distinct)
+        if distinct[0] == "saving":
+            return "saving models"
+        if distinct[0].startswith("workers "):
+            return distinct[0]
         epochs = [f"{w.get('epoch', 0)}/{w.get('epochs', 1)}" for w in workers]
         return phases[0] + (f" (epoch {', '.join(epochs)})" if workers[0].get("epochs", 1) > 1 else "")
 
@@ -273,17 +280,12 @@ class Progress:
         workers = self.workers()
         streamed = sum(w.get("streamed", 0) for w in workers)
         now = time.monotonic()
-        self.samples.append((now, streamed, sum(self.ring_bytes.values())))
-        while len(self.samples) > 2 and now - self.samples[1][0] >= RATE_WINDOW:
-            self.samples.popleft()
-        t0, r0, b0 = self.samples[0]
-        dt = max(now - t0, 1e-9)
+        rows_s, bytes_s = self.rates.add(now, streamed, sum(self.ring_bytes.values()))
         losses = [w["loss"] for w in workers if w.get("loss") is not None]
         aucs = [w["auc"] for w in workers if w.get("auc") is not None]
         restarts, _ = self.incidents()
         text = (f"{now - self.t0:6.1f}s  {self.phase(workers, job_running):<30}  streamed {streamed:>10,} rows  "
-                f"{(streamed - r0) / dt / 1e3:7.1f} K rows/s  {(sum(self.ring_bytes.values()) - b0) / dt / 1e6:6.2f} "
-                f"MB/s  fill {self.fill:5.1%}")
+                f"{rows_s / 1e3:7.1f} K rows/s  {bytes_s / 1e6:6.2f} MB/s  fill {self.fill:5.1%}")
         if losses:
             text += f"  loss {sum(losses) / len(losses):.4f}  AUC {sum(aucs) / len(aucs):.4f}"
         if restarts:
@@ -305,7 +307,9 @@ def _root_cause(e: BaseException) -> str:
     return msg or str(e).splitlines()[0]
 
 
-def run(args: argparse.Namespace, workdir: str) -> dict:
+def run(args: argparse.Namespace, workdir: str, entry: str | None = None,
+        title: str = "click-through model") -> dict:
+    """Runs the job; ``entry`` is the workers' function (default :func:`train` of this file)."""
     from pyflink.common import Configuration, Types
     from pyflink.table import StreamTableEnvironment
 
@@ -335,9 +339,9 @@ def run(args: argparse.Namespace, workdir: str) -> dict:
     name = f"ctr{os.getpid()}"  # two demos at once do not share rings
     flink_arrow.arrow_sink(
         stream, row_type, name=name, batch_rows=4096, linger_ms=200, capacity=64 << 20,
-        worker_entry=f"{os.path.abspath(__file__)}:train", checkpoint_dir=ckpt_root, worker_log_dir=log_dir,
+        worker_entry=entry or f"{os.path.abspath(__file__)}:train", checkpoint_dir=ckpt_root, worker_log_dir=log_dir,
         worker_properties={"batch_size": "1024", "train": "0" if args.no_train else "1", "epochs": str(args.epochs)})
-    client = env.execute_async("flinktf-ipc demo: click-through model")
+    client = env.execute_async(f"flinktf-ipc demo: {title}")
     # a sink with workers keeps the job's rings in a directory of its own, named by the job id
     progress = Progress(name, args.parallelism, flink.job_dir(None, str(client.get_job_id())), ckpt_root, log_dir)
     outcome: dict[str, object] = {}
@@ -413,18 +417,27 @@ EPILOG = """examples:
   %(prog)s --rows 300000 --epochs 3         a quick run
   %(prog)s --no-train                       measure the feed alone
 
-other demos: flinktf-ipc demo --example digits (a CNN on real data), --example ring (the ring alone).
+other demos: flinktf-ipc demo --example digits (a CNN on real data), --example torch (this job
+feeding PyTorch), --example ring (the ring alone); flinktf-ipc demo --cluster submits it to the
+local standalone cluster (flinktf-ipc cluster start).
 Ctrl-C cancels the job and removes its rings and processes. Output: the --workdir folder
 (checkpoints/<worker>/ model.keras, curves.png, tensorboard/; logs/ for the worker and Flink logs)."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog=os.environ.get("FLINKTF_DEMO_PROG", "python -P examples/ctr.py"),
-                                 description="The main job: Flink SQL features stream through shared-memory rings "
-                                             "into one Keras click-through model per worker.",
-                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+DESCRIPTION = ("The main job: Flink SQL features stream through shared-memory rings into one Keras\n"
+               "click-through model per worker.")
+
+
+def main(argv: list[str] | None = None, entry: str | None = None, script: str = "examples/ctr.py",
+         description: str = DESCRIPTION, epilog: str = EPILOG, title: str = "click-through model") -> int:
+    """The driver: options, the job, the summary. ``entry`` (the workers' function, default
+    :func:`train`), ``script``, ``description``, ``epilog`` and ``title`` let another example
+    (torch_train.py) run the same job with a worker of its own."""
+    ap = argparse.ArgumentParser(prog=os.environ.get("FLINKTF_DEMO_PROG", f"python -P {script}"),
+                                 description=description, epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=4_000_000, help="impressions to generate (default 4,000,000)")
-    ap.add_argument("--parallelism", type=int, default=2, help="Flink subtasks = rings = TF workers (default 2)")
+    ap.add_argument("--parallelism", type=int, default=2, help="Flink subtasks = rings = worker processes (default 2)")
     ap.add_argument("--rate", type=int, default=1_000_000, help="rows per second per subtask (default 1,000,000)")
     ap.add_argument("--epochs", type=int, default=2,
                     help="passes over the rows (default 2): the first streams them, the others replay a cache")
@@ -436,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(f"{ap.prog}: {p}", file=sys.stderr)
         return 2
-    workdir = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix="flinktf-ctr-")
+    stem = os.path.splitext(os.path.basename(script))[0]
+    workdir = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix=f"flinktf-{stem}-")
     os.makedirs(workdir, exist_ok=True)
     print(f"flinktf-ipc demo: {args.rows:,} impressions, parallelism {args.parallelism}, {args.epochs} epoch(s)\n"
           f"  output in {workdir}\n  logs in   {os.path.join(workdir, 'logs')}", flush=True)
@@ -446,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        result = run(args, workdir)
+        result = run(args, workdir, entry, title)
     except KeyboardInterrupt:
         print(f"cancelled; logs in {os.path.join(workdir, 'logs')}", file=sys.stderr)
         return 130
@@ -471,9 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     for w in result["workers"]:
         d = w["dir"]
         loss, auc = w.get("loss") or float("nan"), w.get("auc") or float("nan")
-        print(f"worker {os.path.basename(d)}: {w.get('steps', 0):,} steps, final loss {loss:.4f}, AUC {auc:.4f}\n"
-              f"  model  {os.path.join(d, 'model.keras')}\n  curves {os.path.join(d, 'curves.png')}\n"
-              f"  TensorBoard: tensorboard --logdir {os.path.join(d, 'tensorboard')}")
+        print(f"worker {os.path.basename(d)}: {w.get('steps', 0):,} steps, final loss {loss:.4f}, AUC {auc:.4f}")
+        for what, where in (w.get("outputs") or {}).items():
+            print(f"  {what + ':':<12} {where}")
     ok = len(result["workers"]) == args.parallelism and all((w.get("auc") or 0) > 0.6 for w in result["workers"])
     print("demo " + ("succeeded" if ok else "FAILED: a worker's AUC is not above 0.6") + f"; logs in {result['logs']}")
     return 0 if ok else 1

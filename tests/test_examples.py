@@ -49,6 +49,33 @@ def test_digits_from_flink_reach_a_stated_accuracy(tmp_path):
     assert accuracy > 90.0, p.stdout
 
 
+@pytest.mark.flink
+@pytest.mark.timeout(420)
+def test_pytorch_trains_on_the_same_jobs_arrow_rings(tmp_path):
+    """examples/torch_train.py: the main job's features, read with ArrowRingReader as zero-copy
+    torch tensors, one PyTorch model per worker (torch is an optional extra: skipped without it)."""
+    pytest.importorskip("torch")
+    p = run_example("torch_train", "--workdir", str(tmp_path), "--rows", "200000", "--parallelism", "2",
+                    "--epochs", "2", tmp_path=tmp_path)
+    out = p.stdout
+    assert p.returncode == 0, out[-3000:] + p.stderr[-5000:]
+    assert "200,000 rows reached the workers" in out and "400,000 rows trained over 2 epoch(s)" in out, out[-2000:]
+    assert "demo succeeded" in out, out[-2000:]
+    for i in range(2):
+        d = tmp_path / "checkpoints" / str(i)
+        assert (d / "model.pt").stat().st_size > 1000 and (d / "curves.png").stat().st_size > 1000
+    for err in (tmp_path / "logs").glob("*.worker.err"):
+        assert "Warning" not in err.read_text(), err.read_text()[-2000:]  # e.g. a non-writable NumPy view
+
+
+def test_make_leaves_the_torch_extra_out():
+    """`make` installs every extra of pyproject.toml but those in skip-extras (torch: GBs from PyPI)."""
+    out = subprocess.run([sys.executable, "scripts/requirements.py"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert not [r for r in out if r.startswith("torch")], out
+    assert "tensorflow-cpu==2.20.0" in out and "apache-flink==2.3.0" in out and "polars>=1" in out
+
+
 @pytest.mark.parametrize("args, says", [
     (["--rows", "-5"], "--rows must be at least 1000 per worker"),
     (["--rows", "0"], "--rows must be at least 1000 per worker"),
@@ -142,3 +169,19 @@ def test_ctr_cancelled_by_a_signal_leaves_no_process_and_no_file(tmp_path, sig, 
     assert not [c for c in procs if _alive(c)], "no process of the job is left"
     assert not os.listdir(ring_dir), os.listdir(ring_dir)
     assert not (work / "flink-tmp").exists()
+
+
+def test_the_progress_line_names_each_workers_phase(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ctr_example", ROOT / "examples" / "ctr.py")
+    ctr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ctr)
+    progress = ctr.Progress("none", 2, str(tmp_path), str(tmp_path), str(tmp_path))
+    assert progress.phase([], job_running=True) == "starting Flink"
+    train = {"phase": "streaming + training", "epoch": 1, "epochs": 2}
+    assert progress.phase([train, {"phase": "importing PyTorch"}], True) == \
+        "streaming + training | workers importing PyTorch"  # not "importing" while rows stream
+    assert progress.phase([train, train], True) == "streaming + training (epoch 1/2, 1/2)"
+    assert progress.phase([train | {"phase": "saving"}] * 2, True) == "saving models"
+    assert progress.phase([{"phase": "done"}] * 2, False) == "done"
