@@ -12,12 +12,15 @@ Run ``python -P examples/digits.py`` (or ``flinktf-ipc demo --example digits`` f
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
 import threading
+import time
 
 PIXELS = ", ".join(f"CAST(p{i} AS FLOAT) / 16" for i in range(64))
 
@@ -65,7 +68,7 @@ def train(context) -> None:  # type: ignore[no-untyped-def]
 
 
 def run(workdir: str, epochs: int, seed: int) -> dict:
-    from pyflink.common import Types
+    from pyflink.common import Configuration, Types
     from pyflink.table import StreamTableEnvironment
     from sklearn.datasets import load_digits
 
@@ -78,6 +81,11 @@ def run(workdir: str, epochs: int, seed: int) -> dict:
             f.write(",".join(map(str, [i, label, *row])) + "\n")
     log_dir = os.path.join(workdir, "logs")
     env = flink.configure(restart_attempts=0, log_dir=os.path.join(log_dir, "flink"))
+    flink_tmp = os.path.join(workdir, "flink-tmp")
+    os.makedirs(flink_tmp, exist_ok=True)
+    conf = Configuration()
+    conf.set_string("io.tmp.dirs", flink_tmp)  # the mini-cluster's temp files go, with this run's folder
+    env.configure(conf)
     env.set_parallelism(1)
     t_env = StreamTableEnvironment.create(env)
     columns = ", ".join(f"p{i} INT" for i in range(64))
@@ -123,7 +131,14 @@ def run(workdir: str, epochs: int, seed: int) -> dict:
         except Exception:  # noqa: BLE001 - the JVM may be going down with the same Ctrl-C
             pass
         done.wait(60)
+        # the job's rings go once its worker has exited (the sink removes them)
+        rings = os.path.join(glob.escape(flink.job_dir(None, str(client.get_job_id()))), "*.ring")
+        deadline = time.monotonic() + 30
+        while glob.glob(rings) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        shutil.rmtree(flink_tmp, ignore_errors=True)
         raise
+    shutil.rmtree(flink_tmp, ignore_errors=True)
     if errors:
         with open(os.path.join(log_dir, "job-error.txt"), "w") as f:
             f.write(str(errors[0]))

@@ -118,12 +118,12 @@ def stat_by_job(directory: str, previous: dict[str, tuple[float, object]] | None
 
 def cmd_stat(args: argparse.Namespace) -> int:
     if not args.interval > 0 or args.interval > 3600:
-        print(f"flinktf-ipc stat: --interval must be between 0 and 3600 seconds (exclusive of 0), got {args.interval}",
+        print(f"flinktf-ipc stat: --interval must be more than 0 and at most 3600 seconds, got {args.interval}",
               file=sys.stderr)
         return 2
     directory = args.dir or default_ring_dir()
     if not os.path.isdir(directory):
-        print(f"{directory}: no such directory", file=sys.stderr)
+        print(f"flinktf-ipc stat: {directory}: no such directory", file=sys.stderr)
         return 1
     previous: dict[str, tuple[float, object]] = {}
     while True:
@@ -148,7 +148,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     directory = args.dir or default_ring_dir()
     if not os.path.isdir(directory):
-        print(f"{directory}: no such directory", file=sys.stderr)
+        print(f"flinktf-ipc clean: {directory}: no such directory", file=sys.stderr)
         return 1
     stale, dirs = clean(directory, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"

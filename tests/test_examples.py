@@ -185,3 +185,38 @@ def test_the_progress_line_names_each_workers_phase(tmp_path):
     assert progress.phase([train, train], True) == "streaming + training (epoch 1/2, 1/2)"
     assert progress.phase([train | {"phase": "saving"}] * 2, True) == "saving models"
     assert progress.phase([{"phase": "done"}] * 2, False) == "done"
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(300)
+def test_digits_cancelled_by_ctrl_c_leaves_no_process_and_no_file(tmp_path):
+    ring_dir = tmp_path / "rings"
+    ring_dir.mkdir(mode=0o700)
+    work = tmp_path / "work"
+    env = dict(os.environ, FLINKTF_IPC_DIR=str(ring_dir))
+    p = subprocess.Popen([sys.executable, "-P", str(ROOT / "examples" / "digits.py"), "--workdir", str(work),
+                          "--epochs", "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=tmp_path, env=env)
+    procs: set[int] = set()
+    try:
+        deadline = time.monotonic() + 200
+        phase = work / "model" / "0" / "phase"
+        while not (phase.exists() and phase.read_text().startswith("training")):  # the worker is at work
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline, "the worker did not start training"
+            time.sleep(0.5)
+        procs = _children(p.pid)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, out[-2000:] + err[-3000:]
+    assert "Traceback" not in err and "cancelled; logs in" in err, err[-3000:]
+    deadline = time.monotonic() + 30
+    while any(_alive(c) for c in procs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [c for c in procs if _alive(c)], "no process of the job is left"
+    assert not os.listdir(ring_dir), list(ring_dir.rglob("*"))
+    assert not (work / "flink-tmp").exists()
