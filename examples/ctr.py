@@ -318,6 +318,9 @@ def run(args: argparse.Namespace, workdir: str, entry: str | None = None,
     log_dir = os.path.join(workdir, "logs")
     flink_tmp = os.path.join(workdir, "flink-tmp")
     os.makedirs(flink_tmp, exist_ok=True)
+    # The gateway JVM's own temp files (its RPC system's 24 MB jar, caches) go there too: a JVM
+    # that does not exit cleanly leaves them behind, in this run's folder instead of /tmp.
+    os.environ["JVM_ARGS"] = f"{os.environ.get('JVM_ARGS', '')} -Djava.io.tmpdir={flink_tmp}".strip()
     env = flink.configure(restart_attempts=2, log_dir=os.path.join(log_dir, "flink"))
     conf = Configuration()
     conf.set_string("io.tmp.dirs", flink_tmp)  # the mini-cluster's temp files go, with this run's folder

@@ -80,9 +80,12 @@ def run(workdir: str, epochs: int, seed: int) -> dict:
         for i, (row, label) in enumerate(zip(digits.data.astype(int), digits.target, strict=True)):
             f.write(",".join(map(str, [i, label, *row])) + "\n")
     log_dir = os.path.join(workdir, "logs")
-    env = flink.configure(restart_attempts=0, log_dir=os.path.join(log_dir, "flink"))
     flink_tmp = os.path.join(workdir, "flink-tmp")
     os.makedirs(flink_tmp, exist_ok=True)
+    # The gateway JVM's own temp files (its RPC system's 24 MB jar, caches) go there too: a JVM
+    # that does not exit cleanly leaves them behind, in this run's folder instead of /tmp.
+    os.environ["JVM_ARGS"] = f"{os.environ.get('JVM_ARGS', '')} -Djava.io.tmpdir={flink_tmp}".strip()
+    env = flink.configure(restart_attempts=0, log_dir=os.path.join(log_dir, "flink"))
     conf = Configuration()
     conf.set_string("io.tmp.dirs", flink_tmp)  # the mini-cluster's temp files go, with this run's folder
     env.configure(conf)

@@ -154,6 +154,8 @@ def test_ctr_cancelled_by_a_signal_leaves_no_process_and_no_file(tmp_path, sig, 
             time.sleep(0.5)
         procs = _children(p.pid)
         assert len(procs) >= 2, "the gateway JVM and the worker run"
+        # the JVM's own temp files (its RPC jar) are in the run's folder, which goes (not in /tmp)
+        assert list((work / "flink-tmp").rglob("flink-rpc*.jar")), list((work / "flink-tmp").rglob("*"))
         p.send_signal(sig)
         out, err = p.communicate(timeout=120)
     finally:
