@@ -156,7 +156,8 @@ def _raise_interrupt(signum, frame):  # type: ignore[no-untyped-def]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog=os.environ.get("FLINKTF_DEMO_PROG", "python -P examples/digits.py"),
-                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 description=__doc__.split("\n\nRun ")[0].replace("``", ""),  # plain words
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="example:\n  %(prog)s --epochs 10")
     ap.add_argument("--epochs", type=int, default=30, help="training passes over the streamed images (default 30)")
     ap.add_argument("--seed", type=int, default=1, help="random seed of the model (default 1)")

@@ -36,7 +36,10 @@ class WindowRate:
 
     def add(self, now: float, *counts: float) -> tuple[float, ...]:
         """Records the counters at ``now``; returns each one's rate per second over the window
-        (over the time since the first sample while that is shorter)."""
+        (over the time since the first sample while that is shorter). A counter that went down
+        (a restarted worker counts from 0 again) starts the window afresh: no negative rate."""
+        if self.samples and any(c < b for c, b in zip(counts, self.samples[-1][1], strict=True)):
+            self.samples.clear()
         self.samples.append((now, counts))
         # keep one sample at least `window` old, so the rate spans the whole window
         while len(self.samples) > 2 and now - self.samples[1][0] >= self.window:
@@ -63,7 +66,7 @@ MAX_SIZE = 1 << 20
 
 
 def main(argv: list[str] | None = None, prog: str = "flinktf-ipc demo --example ring") -> int:
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
+    ap = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").split("\n\nRun ")[0],
                                  epilog=f"example:\n  {prog} --records 1000000 --size 64",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=5_000_000, help="records to stream (default 5,000,000)")

@@ -171,6 +171,10 @@ def test_demo_help_names_every_example_and_the_cluster_option(tmp_path):
                                 timeout=120, cwd=root)
     assert torch_help.returncode == 0 and "PyTorch" in torch_help.stdout, torch_help.stdout + torch_help.stderr
     assert torch_help.stdout.startswith("usage: flinktf-ipc demo --example torch"), torch_help.stdout
+    for example in ("ctr", "digits", "torch", "ring"):  # plain words: no reStructuredText markup
+        text = subprocess.run([CLI, "demo", "--example", example, "--help"], capture_output=True, text=True,
+                              timeout=120, cwd=root).stdout
+        assert "usage:" in text and "``" not in text, text
 
 
 def test_window_rate_is_over_the_last_seconds_not_since_the_start():
@@ -185,6 +189,10 @@ def test_window_rate_is_over_the_last_seconds_not_since_the_start():
     assert rate == 0.0
     a, b = WindowRate(5.0).add(0.0, 1, 2)
     assert (a, b) == (0.0, 0.0)  # one sample: no rate yet
+    w = WindowRate(5.0)
+    w.add(0.0, 900_000)
+    assert w.add(5.0, 0) == (0.0,)  # a restarted worker's counter begins at 0 again: no negative rate
+    assert w.add(6.0, 50_000) == (50_000.0,)
 
 
 def _ring_demo(d: Path) -> subprocess.Popen:
