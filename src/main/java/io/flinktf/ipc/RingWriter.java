@@ -70,6 +70,8 @@ public final class RingWriter implements AutoCloseable {
     private int batchRecords = 64;
     private long batchBytes;
     private long reservedFrame;
+    private int openMax = -1; // >= 0 while a record reserved by reserveRecord is open: its maximum length
+    private int openAt; // the open record's payload index in the mapping
     private boolean finished;
     private boolean detached;
     private boolean aborted;
@@ -283,8 +285,62 @@ public final class RingWriter implements AutoCloseable {
         return len;
     }
 
+    /**
+     * Reserves a frame for one record of at most {@code maxLen} bytes that the caller fills in place
+     * through {@link #reservedBuffer()} (e.g. an Arrow batch whose rows arrive one by one) and ends
+     * with {@link #commitRecord} (its actual length, which may be smaller: the frame shrinks) or
+     * {@link #cancelRecord}. Nothing else is written while it is open; {@link #publish} and {@link
+     * #flush} cover only the records before it. Same waits and exceptions as {@link #write(byte[],
+     * int, int, long)}.
+     */
+    public void reserveRecord(int maxLen, long timeoutNanos) throws IOException, InterruptedException {
+        openAt = reserve(maxLen, timeoutNanos);
+        openMax = maxLen;
+    }
+
+    /**
+     * The open record's space (little-endian; index 0 is its first payload byte, the capacity its
+     * maximum length). It holds old bytes: whatever the record does not write is garbage.
+     */
+    public ByteBuffer reservedBuffer() {
+        if (openMax < 0) {
+            throw new IllegalStateException("ring " + path + ": no record is reserved");
+        }
+        ByteBuffer d = buf.duplicate();
+        d.limit(openAt + openMax).position(openAt);
+        return d.slice().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** True between {@link #reserveRecord} and {@link #commitRecord} / {@link #cancelRecord}. */
+    public boolean hasReservedRecord() {
+        return openMax >= 0;
+    }
+
+    /** Ends the open record with its first {@code len} bytes (at most the reserved maximum) and stages it. */
+    public void commitRecord(int len) throws RingClosedException {
+        if (openMax < 0) {
+            throw new IllegalStateException("ring " + path + ": no record is reserved");
+        }
+        if (len < 0 || len > openMax) {
+            throw new IllegalArgumentException("record of " + len + " bytes, " + openMax + " were reserved");
+        }
+        openMax = -1;
+        // Still unpublished: the shorter length and frame are what the reader will see.
+        buf.putInt(openAt - align, len);
+        reservedFrame = Layout.frameSize(len, align);
+        commit(len);
+    }
+
+    /** Drops the open record (nothing of it is published); no-op without one. */
+    public void cancelRecord() {
+        openMax = -1;
+    }
+
     /** Reserves a frame for a {@code len}-byte record; returns the buffer index of its payload. */
     private int reserve(int len, long timeoutNanos) throws IOException, InterruptedException {
+        if (openMax >= 0) {
+            throw new IllegalStateException("ring " + path + ": a reserved record is open; commit or cancel it first");
+        }
         if (finished) {
             throw new IllegalStateException("ring " + path + " is already closed for writing");
         }
@@ -486,6 +542,7 @@ public final class RingWriter implements AutoCloseable {
         }
         publish();
         finished = true;
+        openMax = -1; // an open record is dropped: it was never published
         // Pairs with the reader's acquire load of writer_closed, after which its load of
         // write_pos sees the final position.
         INTS.setRelease(buf, WRITER_CLOSED_OFF, how);

@@ -13,6 +13,25 @@ import java.util.Arrays;
 final class Columns {
     private Columns() {}
 
+    /** The error of a value whose Java type is not the column's (both encoders say it alike). */
+    static IllegalArgumentException wrongType(String name, Object v, String expected) {
+        return new IllegalArgumentException("column '" + name + "': declared " + expected + ", got a value of "
+                + "Java type " + javaType(v) + (v instanceof Number || v instanceof Boolean ? " (" + v + ")" : "")
+                + ": the stream's values do not match the declared row type (declare the type the values have, "
+                + "or CAST them in the query; nothing is converted silently)");
+    }
+
+    static String javaType(Object v) {
+        Class<?> c = v.getClass();
+        return c.isArray() ? c.getComponentType().getName() + "[]" : c.getName();
+    }
+
+    /** The error of a fixed-shape value with the wrong number of elements. */
+    static IllegalArgumentException wrongSize(String name, int n, int[] shape, int size) {
+        return new IllegalArgumentException("column '" + name + "': array of " + n
+                + " values, the declared shape " + Arrays.toString(shape) + " needs " + size);
+    }
+
     /** A growable little-endian byte buffer. */
     static final class Buf {
         byte[] data = new byte[256];
@@ -204,15 +223,11 @@ final class Columns {
         }
 
         IllegalArgumentException wrongType(Object v, String expected) {
-            return new IllegalArgumentException("column '" + name + "': declared " + expected + ", got a value of "
-                    + "Java type " + javaType(v) + (v instanceof Number || v instanceof Boolean ? " (" + v + ")" : "")
-                    + ": the stream's values do not match the declared row type (declare the type the values have, "
-                    + "or CAST them in the query; nothing is converted silently)");
+            return Columns.wrongType(name, v, expected);
         }
 
         static String javaType(Object v) {
-            Class<?> c = v.getClass();
-            return c.isArray() ? c.getComponentType().getName() + "[]" : c.getName();
+            return Columns.javaType(v);
         }
 
         /**
@@ -508,8 +523,7 @@ final class Columns {
             }
             int n = java.lang.reflect.Array.getLength(v);
             if (n != size) { // checked first: a failed row leaves the batch as it was
-                throw new IllegalArgumentException("column '" + name + "': array of " + n
-                        + " values, the declared shape " + Arrays.toString(shape) + " needs " + size);
+                throw wrongSize(name, n, shape, size);
             }
             leaf.appendArray(v);
         }
