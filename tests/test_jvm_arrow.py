@@ -79,9 +79,9 @@ def java_cp(tmp_path_factory: pytest.TempPathFactory) -> str:
                         [JAVA_SRC / "ArrowRows.java", JAVA_SRC / "ArrowCrossLangWriter.java"], with_flink_dist=True)
 
 
-def run_writer(cp: str, path: Path, capacity: int, sizes: list[int]) -> subprocess.Popen[str]:
+def run_writer(cp: str, path: Path, capacity: int, sizes: list[int], *mode: str) -> subprocess.Popen[str]:
     return subprocess.Popen(["java", "-cp", cp, "io.flinktf.ipc.arrow.ArrowCrossLangWriter", str(path),
-                             str(capacity), ",".join(map(str, sizes))],
+                             str(capacity), ",".join(map(str, sizes)), *mode],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -140,6 +140,55 @@ def test_java_batches_decode_in_pyarrow_to_exactly_the_rows(java_cp: str, tmp_pa
                 got = rb.to_pylist()
                 for k in range(n):
                     assert got[k] == expected_row(i + k), f"row {i + k}"
+                i += n
+                del rb, msg, rec, got
+            assert r.read(timeout=60) is None, "end of stream after the last batch"
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+# ArrowCrossLangWriter.DIRECT: the columns with a fixed size per row
+DIRECT = ["i8", "i16", "i32", "i64", "f32", "f64", "x", "img"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("sizes,capacity", [
+    ([1, 7, 64, 1000, 3, 999], 4 << 20),
+    ([1, 250, 3, 249, 17, 250, 250, 2, 250, 250, 250, 250, 250, 1], 256 << 10),  # wraps the ring many times
+], ids=["edges", "wrap"])
+def test_java_batches_encoded_in_the_ring_decode_in_pyarrow_to_exactly_the_rows(
+        java_cp: str, tmp_path: Path, sizes: list[int], capacity: int) -> None:
+    """ArrowRingBatcher (rows written straight into the reserved ring frame, short batches moved
+    down, bitmaps added when there are nulls): pyarrow reads exactly the rows."""
+    path = tmp_path / "d.ring"
+    proc = run_writer(java_cp, path, capacity, sizes, "direct")
+    try:
+        with RingReader.open(path, timeout=60) as r:
+            rec = r.read(timeout=60)
+            assert rec is not None and parse_codec_header(rec) == ("arrow", {})
+            rec = r.read(timeout=60)
+            assert rec is not None
+            schema = pa.ipc.read_schema(pa.ipc.read_message(pa.py_buffer(rec)))
+            want_schema = pa.schema([EXPECTED_SCHEMA.field(n) for n in DIRECT])
+            assert schema.equals(want_schema, check_metadata=True), schema
+            i = 0
+            for n in sizes:
+                rec = r.read(timeout=60)
+                assert rec is not None, "end of stream too early"
+                msg = pa.ipc.read_message(pa.py_buffer(rec))
+                assert msg.type == "record batch"
+                check_layout(rec, msg)
+                rb = pa.ipc.read_record_batch(msg, schema)
+                rb.validate(full=True)
+                assert rb.num_rows == n
+                check_aligned(rb)
+                got = rb.to_pylist()
+                for k in range(n):
+                    want = expected_row(i + k)
+                    assert got[k] == {c: want[c] for c in DIRECT}, f"row {i + k}"
                 i += n
                 del rb, msg, rec, got
             assert r.read(timeout=60) is None, "end of stream after the last batch"
