@@ -155,6 +155,7 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
         private final long capacity;
         private final int align;
         private final RecordEncoder<IN> encoder;
+        private final RecordBatcher<IN> batcher;
         private final long writeTimeoutNanos;
         private final long flushTimeoutNanos;
         private final long publishIntervalMillis;
@@ -170,6 +171,7 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
             this.capacity = b.capacity;
             this.align = b.align;
             this.encoder = b.encoder;
+            this.batcher = b.batcher;
             this.writeTimeoutNanos = b.writeTimeout.toNanos();
             this.flushTimeoutNanos = b.flushTimeout == null ? 0 : b.flushTimeout.toNanos();
             this.publishIntervalMillis = b.publishInterval.toMillis();
@@ -210,6 +212,11 @@ public final class RingSink<IN> implements Sink<IN>, SupportsPreWriteTopology<IN
 
         public RecordEncoder<IN> encoder() {
             return encoder;
+        }
+
+        /** null: one record per element, by {@link #encoder()}. */
+        public RecordBatcher<IN> batcher() {
+            return batcher;
         }
 
         public long writeTimeoutNanos() {

@@ -18,6 +18,7 @@ public final class RingSinkBuilder<IN> {
     long capacity = 64L << 20;
     int align = 64;
     RecordEncoder<IN> encoder;
+    RecordBatcher<IN> batcher;
     Duration writeTimeout = Duration.ofMinutes(10);
     Duration flushTimeout; // null: from the job's checkpoint timeout
     Duration publishInterval = Duration.ofMillis(1);
@@ -98,6 +99,15 @@ public final class RingSinkBuilder<IN> {
     /** How an element becomes a record. Required. */
     public RingSinkBuilder<IN> setEncoder(RecordEncoder<IN> encoder) {
         this.encoder = Objects.requireNonNull(encoder, "RingSink: encoder must not be null");
+        return this;
+    }
+
+    /**
+     * Many elements per ring record, gathered and encoded by {@code batcher} (see {@link
+     * RecordBatcher}); it takes the encoder's place.
+     */
+    public RingSinkBuilder<IN> setBatcher(RecordBatcher<IN> batcher) {
+        this.batcher = Objects.requireNonNull(batcher, "RingSink: batcher must not be null");
         return this;
     }
 
@@ -284,7 +294,7 @@ public final class RingSinkBuilder<IN> {
         if (name == null) {
             throw new IllegalStateException("RingSink: setName(...) is required (readers find rings by name)");
         }
-        if (encoder == null) {
+        if (encoder == null && batcher == null) {
             throw new IllegalStateException("RingSink: setEncoder(...) is required, e.g. RecordEncoders.bytes()");
         }
         if (heartbeatTimeout.compareTo(heartbeatInterval.multipliedBy(2)) < 0) {

@@ -38,6 +38,9 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
     private final Counter bytesOut;
     private final long flushTimeoutNanos;
     private boolean timerArmed;
+    private final RecordBatcher.Batch<IN> batch; // null: one record per element
+    private long batchStart; // processing time of the open batch's first element
+    private boolean lingerArmed;
     private boolean closed;
 
     RingSinkWriter(RingSink.Config<IN> config, WriterInitContext context, String workerPython,
@@ -55,6 +58,7 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
         sweepStale();
         this.writer = createRing();
         writer.setBatch(config.batchRecords(), Math.max(config.capacity() / 8, config.align()));
+        this.batch = config.batcher() == null ? null : config.batcher().open(writer, config.writeTimeoutNanos());
         this.timers = context.getProcessingTimeService();
         this.worker = config.worker() == null ? null : startWorker(subtask, attempt, workerPython);
 
@@ -143,6 +147,10 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
         if (worker != null) {
             worker.check(); // one volatile load
         }
+        if (batch != null) {
+            writeBatched(element);
+            return;
+        }
         int len;
         try {
             len = writer.write(element, config.encoder(), config.writeTimeoutNanos());
@@ -164,6 +172,55 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
         }
     }
 
+    private void writeBatched(IN element) throws IOException, InterruptedException {
+        boolean full;
+        try {
+            full = batch.add(element);
+        } catch (RingException e) {
+            throw failure("write failed", e);
+        }
+        if (batch.rows() == 1) {
+            batchStart = timers.getCurrentProcessingTime();
+            if (!lingerArmed) {
+                lingerArmed = true;
+                timers.registerTimer(batchStart + config.batcher().lingerMillis(), this::onLinger);
+            }
+        }
+        if (full) {
+            cutBatch();
+        }
+    }
+
+    /** The linger timer: cuts the batch whose first element waited long enough. */
+    private void onLinger(long time) throws IOException, InterruptedException {
+        lingerArmed = false;
+        if (closed || writer.isFinished() || batch.rows() == 0) {
+            return;
+        }
+        long due = batchStart + config.batcher().lingerMillis();
+        if (time >= due) {
+            cutBatch();
+        } else { // the batch that armed this timer was cut already; the open one is younger
+            lingerArmed = true;
+            timers.registerTimer(due, this::onLinger);
+        }
+    }
+
+    /** Writes the open batch (if any) as one record and publishes it. */
+    private void cutBatch() throws IOException, InterruptedException {
+        int len;
+        try {
+            len = batch.cut();
+        } catch (RingException e) {
+            throw failure("write failed", e);
+        }
+        if (len > 0) {
+            recordsOut.inc();
+            bytesOut.inc(len);
+            writer.publish();
+        }
+    }
+
     @Override
     public void flush(boolean endOfInput) throws IOException, InterruptedException {
         if (writer.isFinished()) {
@@ -171,6 +228,9 @@ final class RingSinkWriter<IN> implements SinkWriter<IN> {
         }
         if (worker != null) {
             worker.check();
+        }
+        if (batch != null) {
+            cutBatch(); // a completed checkpoint (or the end) means the reader has every element
         }
         if (endOfInput) {
             writer.finish(); // the reader drains what is left, then sees end of stream

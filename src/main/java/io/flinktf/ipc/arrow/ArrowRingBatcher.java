@@ -148,6 +148,23 @@ public final class ArrowRingBatcher {
         this.reservedSize = direct ? (int) total : -1;
     }
 
+    /** Bytes of one row's values when every column has a fixed size (no nulls), else -1. */
+    static long fixedRowBytes(ArrowSchema schema) {
+        long b = 0;
+        for (ArrowSchema.FieldSpec f : schema.fields()) {
+            if (f.leaf.width == 0 || (f.array && f.shape == null)) {
+                return -1;
+            }
+            b += (long) f.leaf.width * (f.shape == null ? 1 : ArrowSchema.product(f.shape));
+        }
+        return b;
+    }
+
+    /** The most rows a batch holds. */
+    public int maxRows() {
+        return maxRows;
+    }
+
     /** True when rows are encoded straight into the ring; false: through {@link ArrowBatchEncoder}. */
     public boolean isDirect() {
         return prefix >= 0;
