@@ -1,7 +1,8 @@
 """PyFlink: a stream of Rows into rings as Arrow record batches (the ``arrow`` codec, docs/FORMAT.md).
 
-The batching and the Arrow encoding run in Java (``io.flinktf.ipc.arrow.ArrowRings``), chained to
-the ring sink: no Python on the per-record path. The user declares the row type the stream already
+The batching and the Arrow encoding run in Java (``io.flinktf.ipc.arrow.ArrowRings``), inside the
+ring sink's writer: no Python on the per-record path, and rows of fixed-size columns (numbers,
+arrays with a shape) are encoded straight into the ring. The user declares the row type the stream already
 has, plus the shapes of fixed-shape array columns::
 
     from pyflink.common import Types

@@ -71,8 +71,9 @@ def test_sql_rows_through_arrow_sink_decode_exactly_once_per_ring(tmp_path: Path
         'fields.id.kind' = 'sequence', 'fields.id.start' = '0', 'fields.id.end' = '{N - 1}',
         'rows-per-second' = '10000')""")
     rows = t_env.to_data_stream(t_env.sql_query(f"SELECT {', '.join(columns)} FROM ({SQL})"))
-    types = dict(zip(COLUMNS, [Types.LONG(), Types.BYTE(), Types.DOUBLE(), Types.BOOLEAN(), Types.STRING(),
-                               Types.PRIMITIVE_ARRAY(Types.FLOAT()), Types.BASIC_ARRAY(Types.LONG()), Types.LONG()]))
+    all_types = [Types.LONG(), Types.BYTE(), Types.DOUBLE(), Types.BOOLEAN(), Types.STRING(),
+                 Types.PRIMITIVE_ARRAY(Types.FLOAT()), Types.BASIC_ARRAY(Types.LONG()), Types.LONG()]
+    types = dict(zip(COLUMNS, all_types, strict=True))
     row_type = Types.ROW_NAMED(columns, [types[c] for c in columns])
     sink = flink_arrow.arrow_sink(rows, row_type, name="rows", shapes={"x": (2, 2)}, batch_rows=500,
                                   linger_ms=50, base_dir=tmp_path, capacity=1 << 20, flush_timeout=60)

@@ -41,7 +41,7 @@ class ArrowRingBatcherTest {
         PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO
     };
     static final Map<String, int[]> SHAPES = Map.of("x", new int[] {2, 3}, "img", new int[] {4},
-            "boxed", new int[] {3}, "m", new int[] {2, 2, 2}, "d", new int[] {5});
+            "boxed", new int[] {10}, "m", new int[] {2, 2, 2}, "d", new int[] {5});
     static final ArrowSchema SCHEMA = ArrowSchema.of(new RowTypeInfo(TYPES, NAMES), SHAPES);
 
     /** Row i; column c is null when (i + c) % 7 == 0 and {@code nulls}; boxed elements are null now and then. */
@@ -59,11 +59,19 @@ class ArrowRingBatcherTest {
         }
         v[6] = x;
         v[7] = new byte[] {(byte) i, (byte) -i, 1, -1};
-        Float[] boxed = new Float[3];
-        for (int k = 0; k < 3; k++) {
-            boxed[k] = nulls && (i + k) % 5 == 3 ? null : (float) (i + k) / 4;
+        if (i % 3 == 0) { // a primitive row among boxed ones: its valid bits go in at an odd offset, in bulk
+            float[] prim = new float[10];
+            for (int k = 0; k < 10; k++) {
+                prim[k] = (float) (i + k) / 4;
+            }
+            v[8] = prim;
+        } else {
+            Float[] boxed = new Float[10];
+            for (int k = 0; k < 10; k++) {
+                boxed[k] = nulls && (i + k) % 5 == 3 ? null : (float) (i + k) / 4;
+            }
+            v[8] = boxed;
         }
-        v[8] = boxed;
         int[] m = new int[8];
         for (int k = 0; k < 8; k++) {
             m[k] = (int) (i * 8 + k);
@@ -142,7 +150,7 @@ class ArrowRingBatcherTest {
             bad[0].setField(0, 1); // an Integer in a TINYINT column: the row's first value
             bad[1].setField(5, 1.5f); // a Float in a DOUBLE column, mid-row
             bad[2].setField(6, new float[5]); // 5 values, the shape needs 6
-            bad[3].setField(8, new Object[] {1f, 2.0, 3f}); // a Double among the boxed floats
+            bad[3].setField(8, new Object[] {1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 2.0, 3f}); // a Double among the boxed floats
             bad[4].setField(9, new long[8]); // long[] for an INT array
             bad[5].setField(10, "not an array");
             for (int k = 0; k < 20; k++) {
