@@ -100,8 +100,10 @@ final class Columns {
         ByteBuffer bulk(int bytes) {
             ensure(bytes);
             bb.limit(size + bytes).position(size);
+            ByteBuffer view = bb.slice().order(ByteOrder.LITTLE_ENDIAN);
+            bb.clear(); // the absolute puts of later values need the whole array again
             size += bytes;
-            return bb.slice().order(ByteOrder.LITTLE_ENDIAN);
+            return view;
         }
 
         void reset() {
