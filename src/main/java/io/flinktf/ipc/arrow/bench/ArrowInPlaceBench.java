@@ -29,11 +29,12 @@ import org.apache.flink.types.Row;
  * the ring (the baseline: the old path), {@link ArrowBatchEncoder#IN_PLACE} (column buffers copied
  * once into the ring frame), and {@link ArrowRingBatcher} (each row encoded straight into the
  * reserved frame). MNIST-shaped rows; a Python process reads the ring raw ({@code RingReader},
- * releases every batch at once) so the writer is what is measured. Runs alternate; medians with
+ * releases every batch at once) so the writer is what is measured, or, with {@code pyarrow},
+ * decodes every batch into NumPy views ({@code ArrowRingReader}). Runs alternate; medians with
  * min-max. {@code stages} instead times the writer's steps in this process.
  *
  * <pre>
- * java -cp flinktf-ipc.jar:flink-dist.jar io.flinktf.ipc.arrow.bench.ArrowInPlaceBench [ROWS [RUNS [PYTHON]]]
+ * java -cp flinktf-ipc.jar:flink-dist.jar io.flinktf.ipc.arrow.bench.ArrowInPlaceBench [ROWS [RUNS [PYTHON [pyarrow]]]]
  * java -cp flinktf-ipc.jar:flink-dist.jar io.flinktf.ipc.arrow.bench.ArrowInPlaceBench stages [ROWS [RUNS]]
  * </pre>
  */
@@ -52,6 +53,21 @@ public final class ArrowInPlaceBench {
             "print(n, flush=True)",
             "r.close()");
 
+    /** {@code pyarrow} as the 4th argument: the reader decodes every batch into NumPy views, as ArrowBench's. */
+    private static final String DECODER = String.join("\n",
+            "import sys",
+            "from flinktf_ipc.arrow import ArrowRingReader, column_to_numpy",
+            "r = ArrowRingReader(sys.argv[1], timeout=60)",
+            "print('ready', flush=True)",
+            "n = 0; s = 0.0",
+            "while (rb := r.read_batch(timeout=60)) is not None:",
+            "    x = column_to_numpy(rb.column(0), 'x'); y = column_to_numpy(rb.column(1), 'y')",
+            "    assert x.shape == (len(y), 28, 28)",
+            "    n += 1; s += float(y.sum()) + float(x[:, 0, 0].sum())",
+            "    del rb, x, y",
+            "print(n, flush=True)",
+            "r.close()");
+
     private static final String[] MODES = {"encode() + copy (baseline)", "in place (IN_PLACE)", "direct (ArrowRingBatcher)"};
 
     public static void main(String[] args) throws Exception {
@@ -60,6 +76,7 @@ public final class ArrowInPlaceBench {
         int rows = args.length > a ? Integer.parseInt(args[a]) : 100_000;
         int runs = args.length > a + 1 ? Integer.parseInt(args[a + 1]) : 5;
         String python = args.length > a + 2 ? args[a + 2] : "python3";
+        boolean decode = args.length > a + 3 && args[a + 3].equals("pyarrow");
         int batchRows = 1024;
         RowTypeInfo type = new RowTypeInfo(new TypeInformation<?>[] {
             PrimitiveArrayTypeInfo.FLOAT_PRIMITIVE_ARRAY_TYPE_INFO, Types.LONG}, new String[] {"x", "y"});
@@ -82,12 +99,12 @@ public final class ArrowInPlaceBench {
         }
         List<List<Double>> results = new ArrayList<>();
         for (int m = 0; m < MODES.length; m++) {
-            run(schema, pool, rows, batchRows, python, m); // warm-up of every path
+            run(schema, pool, rows, batchRows, python, m, decode); // warm-up of every path
             results.add(new ArrayList<>());
         }
         for (int r = 0; r < runs; r++) {
             for (int m = 0; m < MODES.length; m++) {
-                results.get(m).add(run(schema, pool, rows, batchRows, python, m));
+                results.get(m).add(run(schema, pool, rows, batchRows, python, m, decode));
             }
         }
         double base = median(results.get(0));
@@ -179,7 +196,7 @@ public final class ArrowInPlaceBench {
     }
 
     /** One run; rows per second from the first write until the reader has released everything. */
-    private static double run(ArrowSchema schema, Row[] pool, int rows, int batchRows, String python, int mode)
+    private static double run(ArrowSchema schema, Row[] pool, int rows, int batchRows, String python, int mode, boolean decode)
             throws Exception {
         Path dir = RingPaths.defaultDirectory();
         Path ring = dir.resolve("arrow-inplace-bench-" + ProcessHandle.current().pid() + ".ring");
@@ -188,7 +205,12 @@ public final class ArrowInPlaceBench {
         ArrowBatchEncoder enc = new ArrowBatchEncoder(schema);
         try (RingWriter w = RingWriter.create(ring, 64L << 20, 64)) {
             ArrowRingBatcher direct = new ArrowRingBatcher(schema, w, batchRows, timeout);
-            Process p = new ProcessBuilder(python, "-P", "-c", READER, ring.toString())
+            if (decode) { // the decoder reads the stream from its start: header and schema first
+                w.write(ArrowBatchEncoder.codecHeader("{}"), timeout);
+                w.write(schema.schemaMessage(), timeout);
+                w.publish();
+            }
+            Process p = new ProcessBuilder(python, "-P", "-c", decode ? DECODER : READER, ring.toString())
                     .redirectError(ProcessBuilder.Redirect.INHERIT).directory(dir.toFile()).start();
             try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
                 if (!"ready".equals(out.readLine())) {
