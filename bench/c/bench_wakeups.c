@@ -4,11 +4,18 @@
  * context switches (its futex sleeps) per million records.
  * usage: bench_wakeups [RECORDS]   (build against any fti_ring.c to compare library versions)
  *        bench_wakeups --read PATH  only the slow reader, of a ring another process writes (the
- *                                   Java writer: its process's switches are counted outside) */
+ *                                   Java writer: its process's switches are counted outside)
+ *        bench_wakeups --latency GAP_US N  wake-up latency (issue 13 item 6): a writer process
+ *          publishes N 16-byte records GAP_US apart (a sleep, or a spin below 200 µs; a
+ *          CLOCK_MONOTONIC stamp in each), this
+ *          process reads them with an unbounded wait; prints p50/p99 of publication -> next()
+ *          returning, and the reader's CPU share over the run (its spins). */
 #define _GNU_SOURCE
 #include "fti_ring.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +78,101 @@ static int slow_read(fti_reader *r)
     return (int)(got > 0);
 }
 
+static int64_t mono_ns(clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int latency(int64_t gap_ns, uint64_t n)
+{
+    char path[128], err[256];
+    snprintf(path, sizeof path, "/dev/shm/fti-bench-latency-%d", (int)getpid());
+    unlink(path);
+    pid_t child = fork();
+    if (child == 0) {
+        fti_writer *w;
+        if (fti_writer_create(path, 1 << 20, 8, &w, err, sizeof err) != 0)
+            _exit(1);
+        for (uint64_t i = 0; i < n; i++) {
+            if (gap_ns >= 200000) {
+                struct timespec gap = {gap_ns / 1000000000, gap_ns % 1000000000};
+                nanosleep(&gap, NULL);
+            } else { /* a sleep this short would last ~60 µs: the writer spins the gap out */
+                int64_t until = mono_ns(CLOCK_MONOTONIC) + gap_ns;
+                while (mono_ns(CLOCK_MONOTONIC) < until)
+                    ;
+            }
+            int64_t rec[2] = {(int64_t)i, mono_ns(CLOCK_MONOTONIC)};
+            if (fti_writer_write(w, rec, sizeof rec, -1) != 0)
+                _exit(2);
+        }
+        fti_writer_close(w);
+        fti_writer_free(w);
+        _exit(0);
+    }
+    /* writer and reader on cores of their own when there are two (the parent pins both: run
+     * under `chrt -f 10` other jobs then cannot delay a wake-up; no side spins unbounded) */
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) >= 2) {
+        for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE && seen < 2; cpu++) {
+            if (CPU_ISSET(cpu, &allowed)) {
+                CPU_ZERO(&one);
+                CPU_SET(cpu, &one);
+                sched_setaffinity(seen++ ? 0 : child, sizeof one, &one);
+            }
+        }
+    }
+    fti_reader *r = NULL;
+    for (int i = 0; i < 30000 && fti_reader_open(path, &r, err, sizeof err) != 0; i++)
+        usleep(1000);
+    if (!r)
+        return 1;
+    int64_t *lat = calloc(n, sizeof *lat);
+    uint64_t got = 0, skip = n / 20; /* the first ones: start-up */
+    int64_t cpu0 = 0, wall0 = 0;
+    static uint32_t off[64], len[64];
+    for (;;) {
+        fti_batch b;
+        if (fti_reader_next(r, 64, &b, off, len, -1) != 0 || b.count == 0)
+            break;
+        int64_t now = mono_ns(CLOCK_MONOTONIC);
+        for (uint32_t k = 0; k < b.count && got < n; k++, got++) {
+            int64_t rec[2];
+            memcpy(rec, b.base + off[k], sizeof rec);
+            lat[got] = now - rec[1];
+        }
+        if (got >= skip && wall0 == 0) {
+            cpu0 = mono_ns(CLOCK_THREAD_CPUTIME_ID);
+            wall0 = now;
+        }
+        if (fti_reader_release(r, b.end_pos) != 0)
+            return 3;
+    }
+    double cpu = (double)(mono_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0) / (double)(mono_ns(CLOCK_MONOTONIC) - wall0);
+    fti_reader_free(r);
+    waitpid(child, NULL, 0);
+    if (got != n)
+        return 4;
+    qsort(lat + skip, n - skip, sizeof *lat, cmp_i64);
+    uint64_t m = n - skip;
+    printf("{\"gap_us\": %.0f, \"records\": %llu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"reader_cpu\": %.4f}\n",
+           gap_ns / 1e3, (unsigned long long)n, lat[skip + m / 2] / 1e3, lat[skip + m * 99 / 100] / 1e3, cpu);
+    free(lat);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 3 && !strcmp(argv[1], "--latency"))
+        return latency((int64_t)(atof(argv[2]) * 1000), strtoull(argv[3], NULL, 10));
     if (argc > 2 && !strcmp(argv[1], "--read")) {
         fti_reader *r = NULL;
         char err[256];

@@ -15,6 +15,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define MS INT64_C(1000000)
 
@@ -554,6 +555,54 @@ static void test_leave_removes_only_its_own_file(void)
     PASS("leaving removes only the ring's own file");
 }
 
+/* Issue 13 item 6: the reader's adaptive spin (longer after short waits) still ends at the
+ * deadline and still notices a dead writer. The writer publishes records a few tens of
+ * microseconds apart (the reader's spin grows to its longest), then stops, then dies. */
+static void test_spinning_wait_honours_timeout_and_peer_death(void)
+{
+    const char *path = test_path("spin");
+    pid_t child = fork();
+    if (child == 0) {
+        fti_writer *w = mk_writer(path, 1 << 16, 8);
+        for (uint64_t i = 0; i < 400; i++) {
+            struct timespec gap = {0, 20000};
+            nanosleep(&gap, NULL);
+            CHECK_EQ(fti_writer_write(w, &i, sizeof i, -1), 0);
+        }
+        pause(); /* alive, writing nothing, until killed */
+        _exit(0);
+    }
+    alarm(120); /* watchdog: a spin that ignored the deadline or the peer would hang here */
+    fti_reader *r = NULL;
+    char err[256];
+    for (int i = 0; i < 500 && fti_reader_open(path, &r, err, sizeof err) != 0; i++)
+        usleep(10000);
+    CHECK(r != NULL);
+    fti_batch b;
+    uint32_t off[64], len[64];
+    for (uint64_t got = 0; got < 400;) {
+        CHECK_EQ(fti_reader_next(r, 64, &b, off, len, -1), 0);
+        CHECK(b.count > 0);
+        for (uint32_t k = 0; k < b.count; k++, got++) {
+            uint64_t v;
+            memcpy(&v, b.base + off[k], sizeof v);
+            CHECK_EQ(v, got);
+        }
+        CHECK_EQ(fti_reader_release(r, b.end_pos), 0);
+    }
+    for (int i = 0; i < 20; i++) /* the writer is alive and idle: each wait runs out */
+        CHECK_EQ(fti_reader_next(r, 64, &b, off, len, 1000000), -ETIMEDOUT);
+    for (int i = 0; i < 50; i++) /* deadlines shorter than any spin: the spin is cut there */
+        CHECK_EQ(fti_reader_next(r, 64, &b, off, len, 1000), -ETIMEDOUT);
+    kill(child, SIGKILL);
+    CHECK_EQ(waitpid(child, NULL, 0), child);
+    CHECK_EQ(fti_reader_next(r, 64, &b, off, len, -1), -EOWNERDEAD);
+    alarm(0);
+    fti_reader_free(r);
+    unlink(path);
+    PASS("spinning wait honours timeout and peer death");
+}
+
 /* test_hardening [NAME]: all tests, or those whose function name contains NAME */
 int main(int argc, char **argv)
 {
@@ -571,6 +620,7 @@ int main(int argc, char **argv)
     RUN(test_dead_reader_taken_over());
     RUN(test_dead_creator_and_wait_counts());
     RUN(test_leave_removes_only_its_own_file());
+    RUN(test_spinning_wait_honours_timeout_and_peer_death());
     printf("all hardening tests passed\n");
     return 0;
 }
