@@ -1,6 +1,7 @@
 """The ring's own figures (issue 13 items 1, 2, 6, 7), each beside its baseline in the same run.
 
-    python -P bench/ring_bench.py [--rounds 5] [--only read,sleeps,latency,pair] [--bench-ring PATH]
+    python -P bench/ring_bench.py [--rounds 5] [--only read,sleeps,latency,clatency,idle,pair]
+                                  [--bench-ring PATH] [--rt]
 
 Every figure is the median of --rounds runs with the min-max range; the variants of one figure
 run interleaved (A B A B ...), so machine noise hits them alike. Prints Markdown (the ring
@@ -13,7 +14,11 @@ sections of docs/BENCHMARKS.md are made from it).
   per million records, C writer (its thread) and Java writer (WriterBench; the JVM's other
   threads are in its count too). Build bench_wakeups against another fti_ring.c to compare
   library versions (the hysteresis is the reader's).
-- latency: a Java write to a sleeping Python read() returning, one record every ~1 ms.
+- latency: a Java write to a sleeping Python read() returning, one record every ~1 ms, and the
+  reader thread's CPU share meanwhile (its spin before each sleep).
+- clatency: the same from a C writer process to a C reader (bench_wakeups --latency), a record
+  every 1 ms and every 30 µs (where the adaptive spin catches records without sleeping).
+- idle: the CPU share of a reader thread blocked in read() for --idle-seconds with no record.
 - pair: the C ring beside a bare two-process ring (busy spin, no checks, length + payload,
   publish every 16 records), both readers copying each record out, 8 MiB ring.
 """
@@ -113,7 +118,8 @@ def java_writer_sleeps(wakeups: str, jar: str, n: int = 2_000_000) -> float:
 # ---- 6: wake-up latency -------------------------------------------------------------------
 
 
-def wakeup_latency(jar: str, n: int = 1500) -> tuple[float, float]:
+def wakeup_latency(jar: str, n: int = 1500) -> tuple[float, float, float]:
+    """p50, p99 (µs) and the reader's CPU share while it waits between records (one every ~1 ms)."""
     path = _path("latency")
     writer = subprocess.Popen(["java", "-cp", jar, "io.flinktf.ipc.bench.WriterBench", path, str(1 << 20), str(n),
                                "16", "8", "--latency"], stdout=subprocess.DEVNULL)
@@ -122,27 +128,66 @@ def wakeup_latency(jar: str, n: int = 1500) -> tuple[float, float]:
         while (rec := r.read(timeout=30)) is not None:
             lat.append(time.monotonic_ns() - int.from_bytes(rec[8:16], "little"))
             del rec
+            if len(lat) == 50:  # the first ones include the JIT warming up
+                cpu0, wall0 = _thread_cpu_s(), time.monotonic()
+        cpu = (_thread_cpu_s() - cpu0) / (time.monotonic() - wall0)
     writer.wait(timeout=60)
-    us = np.array(lat[50:]) / 1e3  # the first ones include the JIT warming up
-    return float(np.percentile(us, 50)), float(np.percentile(us, 99))
+    us = np.array(lat[50:]) / 1e3
+    return float(np.percentile(us, 50)), float(np.percentile(us, 99)), cpu
+
+
+def _thread_cpu_s() -> float:
+    return time.clock_gettime(time.CLOCK_THREAD_CPUTIME_ID)
+
+
+def idle_reader_cpu(seconds: float = 10.0) -> float:
+    """CPU share of a reader blocked in read() on a ring that gets no record (its writer idles)."""
+    path = _path("idle")
+    from flinktf_ipc import RingTimeout, RingWriter
+
+    with RingWriter.create(path, capacity=1 << 20) as w, RingReader.open(path) as r:
+        w.write(b"x" * 16)
+        assert r.read() is not None  # a record came and went: the reader waits on a live stream
+        cpu0, wall0 = _thread_cpu_s(), time.monotonic()
+        try:
+            r.read(timeout=seconds)
+        except RingTimeout:
+            pass
+        return (_thread_cpu_s() - cpu0) / (time.monotonic() - wall0)
 
 
 # ---- 7: the C ring beside a bare ring ------------------------------------------------------
 
 
+RT: list[str] = []  # --rt: the C benches under SCHED_FIFO (see main)
+
+
 def pair(bench: str, size: int, n: int, cap: int = 8 << 20) -> dict[str, float]:
-    out = subprocess.run([bench, "--pair", str(size), str(n), str(cap), "16"], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run([*RT, bench, "--pair", str(size), str(n), str(cap), "16"], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    return json.loads(out)
+
+
+def c_latency(wakeups: str, gap_us: float, n: int) -> dict[str, float]:
+    """bench_wakeups --latency: C writer process -> C reader, a record every gap_us."""
+    out = subprocess.run([*RT, wakeups, "--latency", str(gap_us), str(n)], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
     return json.loads(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--only", default="read,sleeps,latency,pair")
+    ap.add_argument("--only", default="read,sleeps,latency,clatency,idle,pair")
+    ap.add_argument("--rt", action="store_true",
+                    help="run the C benches under SCHED_FIFO (chrt -f 10; each side pinned to its own core) so "
+                         "that other jobs on a shared machine do not preempt them; needs the privilege")
+    ap.add_argument("--idle-seconds", type=float, default=10.0)
     ap.add_argument("--bench-ring")
     args = ap.parse_args()
     bench = args.bench_ring or build_bench_ring()
+    if args.rt:
+        RT[:] = ["chrt", "-f", "10"]
     only = set(args.only.split(","))
     jar = _jar()
     print(f"# flinktf_ipc from {Path(flinktf_ipc.__file__).parent}; load {os.getloadavg()[0]:.1f}", flush=True)
@@ -172,16 +217,31 @@ def main() -> None:
                 print(f"| {c} | {fmt_range(v, 1, '', 3)} |")
 
     if "latency" in only and jar:
-        p50s, p99s = [], []
+        p50s, p99s, cpus = [], [], []
         for _ in range(args.rounds):
-            a, b = wakeup_latency(jar)
+            a, b, c = wakeup_latency(jar)
             p50s.append(a)
             p99s.append(b)
+            cpus.append(c)
         print(f"\nwake-up latency Java write → Python read(): p50 {fmt_range(p50s, 1, ' µs')}, "
-              f"p99 {fmt_range(p99s, 1, ' µs')}")
+              f"p99 {fmt_range(p99s, 1, ' µs')}; reader CPU between records {fmt_range(cpus, 0.01, '%', 2)}")
+
+    if "clatency" in only:
+        wakeups = str(Path(bench).with_name("bench_wakeups"))
+        print("\n| C writer → C reader, a record every | p50 µs | p99 µs | reader CPU |\n|---|---|---|---|")
+        for gap, n in ((1000, 2000), (30, 20000)):
+            lat = [c_latency(wakeups, gap, n) for _ in range(args.rounds)]
+            print(f"| {gap} µs | {fmt_range([x['p50_us'] for x in lat])} | {fmt_range([x['p99_us'] for x in lat])} | "
+                  f"{fmt_range([x['reader_cpu'] for x in lat], 0.01, '%', 2)} |")
+
+    if "idle" in only:
+        idle = [idle_reader_cpu(args.idle_seconds) for _ in range(args.rounds)]
+        print(f"\nreader blocked in read() for {args.idle_seconds:g} s with no record: CPU "
+              f"{fmt_range(idle, 0.01, '%', 2)}")
 
     if "pair" in only:
-        print("\n| record | C ring (copy out) | bare ring (copy out) | ring ÷ bare |\n|---|---|---|---|")
+        print("\n| record | C ring (copy out) | bare ring (copy out) | ring ÷ bare | ring ÷ best bare |"
+              "\n|---|---|---|---|---|")
         for size, n in ((64, 20_000_000), (1024, 4_000_000)):
             ring, bare = [], []
             for _ in range(args.rounds):
@@ -190,7 +250,7 @@ def main() -> None:
                 bare.append(r["bare_records_per_s"])
             ratio = [a / b for a, b in zip(ring, bare, strict=True)]
             print(f"| {size} B | {fmt_range(ring, 1e6, ' M/s')} | {fmt_range(bare, 1e6, ' M/s')} | "
-                  f"{fmt_range(ratio, 1, '×', 2)} |")
+                  f"{fmt_range(ratio, 1, '×', 2)} | {statistics.median(ring) / max(bare):.2f}× |")
 
 
 if __name__ == "__main__":

@@ -141,28 +141,103 @@ def main_job(rows: int) -> dict[str, float]:
     return seconds
 
 
-def plot(rows: list, cols: list[str], path: Path) -> None:
+def parse_markdown_rows(text: str, header_start: str) -> dict[str, list[str]]:
+    """The rows of the Markdown table whose header starts with header_start: name -> cells."""
+    out: dict[str, list[str]] = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(header_start):
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                cells = [c.strip() for c in row.strip().strip("|").split("|")]
+                out[cells[0]] = cells[1:]
+            break
+    return out
+
+
+def _number(cell: str) -> float:
+    """'1.48 M' -> 1.48e6, '94 K' -> 94e3, '0.420' -> 0.42."""
+    value, _, unit = cell.replace(",", "").partition(" ")
+    return float(value) * {"M": 1e6, "K": 1e3}.get(unit.strip()[:1], 1.0)
+
+
+def plot(rows: list, cols: list[str], path: Path, jvm: list | None = None, flink: dict | None = None,
+         tensors: str = "") -> None:
+    """docs/bench-throughput.png: one panel per section make bench measures (ring, JVM writer,
+    Flink jobs, TF dataset), the machine and the date in the title. A section that was not
+    measured (no connector jar, --skip-jvm) says so in its panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    (ring_ax, jvm_ax), (flink_ax, tf_ax) = axes
+
     sizes = [size for size, _ in rows]
     for c in cols:
-        ax.plot(sizes, [res[c][1] for _, res in rows], marker="o", label=c)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xticks(sizes, [human_size(s) for s in sizes])
-    ax.set_xlabel("record size")
-    ax.set_ylabel("payload GB/s (log)")
-    ax.set_title("One process to another: flinktf-ipc ring vs baselines")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+        ring_ax.plot(sizes, [res[c][1] for _, res in rows], marker="o", label=c)
+    ring_ax.set_xscale("log", base=2)
+    ring_ax.set_yscale("log")
+    ring_ax.set_xticks(sizes, [human_size(s) for s in sizes])
+    ring_ax.set_xlabel("record size")
+    ring_ax.set_ylabel("payload GB/s (log)")
+    ring_ax.set_title("Ring: one process to another, vs baselines")
+    ring_ax.grid(True, which="both", alpha=0.3)
+    ring_ax.legend(fontsize=7)
+
+    def not_measured(ax, title: str) -> None:
+        ax.set_title(title)
+        ax.text(0.5, 0.5, "not measured in this run", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+
+    def bars(ax, labels: list[str], values: list[float], ylabel: str, title: str) -> None:
+        ax.bar(range(len(values)), values, color=[f"C{i}" for i in range(len(values))])
+        ax.set_xticks(range(len(values)), labels, fontsize=8, rotation=15)
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+        for i, v in enumerate(values):
+            ax.annotate(f"{v / 1e6:.3g} M" if v >= 1e6 else f"{v / 1e3:.3g} K", (i, v), ha="center",
+                        va="bottom", fontsize=8)
+
+    if jvm:
+        js = [size for size, _, _ in jvm]
+        jvm_ax.plot(js, [j for _, j, _ in jvm], marker="o", label="Java writer → Py reader")
+        jvm_ax.plot(js, [c for _, _, c in jvm], marker="o", label="C writer → Py reader")
+        jvm_ax.set_xscale("log", base=2)
+        jvm_ax.set_yscale("log")
+        jvm_ax.set_xticks(js, [human_size(s) for s in js])
+        jvm_ax.set_xlabel("record size")
+        jvm_ax.set_ylabel("records/s (log)")
+        jvm_ax.set_title("JVM: the Java ring writer beside the C writer")
+        jvm_ax.grid(True, which="both", alpha=0.3)
+        jvm_ax.legend(fontsize=7)
+    else:
+        not_measured(jvm_ax, "JVM: the Java ring writer")
+
+    if flink:
+        bars(flink_ax, ["RingSink → RingReader", "PyFlink Python map"],
+             [flink["ring_records_per_s"], flink["python_map_records_per_s"]], "records/s (log)",
+             "Flink job, parallelism 1, 8-byte records")
+    else:
+        not_measured(flink_ax, "Flink jobs")
+
+    tf_rows = parse_markdown_rows(tensors, "| path |")
+    if tf_rows:
+        bars(tf_ax, list(tf_rows), [_number(cells[0]) for cells in tf_rows.values()], "rows/s into TF (log)",
+             "TensorFlow: MNIST-shaped rows into a tf.data loop")
+    else:
+        not_measured(tf_ax, "TensorFlow dataset")
+
     # Figures mean little without the machine and the day they were measured on.
-    fig.text(0.01, 0.01, f"{machine()}; measured {datetime.date.today().isoformat()}", fontsize=7, color="grey")
-    fig.savefig(path, dpi=110)
+    fig.suptitle(f"flinktf-ipc `make bench`: {machine()}; measured {datetime.date.today().isoformat()}",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def build_bench_ring() -> str:
@@ -361,6 +436,8 @@ def main() -> None:
 
     jvm = "The connector jar is not installed: the JVM figures were not measured."
     jar = _jar()
+    jvm_points: list[tuple[int, float, float]] = []
+    fj: dict[str, float] | None = None
     if jar and not args.skip_jvm:
         jrows = ["| record | Java writer → Py reader | C writer → Py reader (same run) | Java ÷ C |",
                  "|---|---|---|---|"]
@@ -370,6 +447,7 @@ def main() -> None:
             j = median_of(lambda: java_ring(jar, size), args.repeat)
             c = res["Py ring"]
             jrows.append(f"| {human_size(size)} | {fmt(*j)} | {fmt(*c)} | {j[0] / c[0]:.2f} |")
+            jvm_points.append((size, j[0], c[0]))
             print(jrows[-1], flush=True)
         p50, p99 = java_wakeup_latency(jar)
         fj = flink_jobs()
@@ -401,7 +479,7 @@ Embedded Flink (PyFlink mini-cluster, parallelism 1, 8-byte records, steady stat
         f"training, {job['feed']:.1f} s when the workers only read the stream** (`--no-train`). The feed and "
         f"start-up are {job['feed'] / job['train']:.0%} of the training job's time; training is the rest.")
     png = Path(args.write_doc).with_name("bench-throughput.png")
-    plot(rows, cols, png)
+    plot(rows, cols, png, jvm_points, fj, tensors)
 
     cmd = "make bench  (" + " ".join([Path(sys.executable).name, "bench/run.py", *sys.argv[1:]]) + ")"
     versions = f"numpy {np.__version__}"
