@@ -510,8 +510,11 @@ These machines are shared and noisy (2 cores, other jobs): read ratios more than
 Reading the figures: at 64 B both readers are bound by the one C writer (reserve, memcpy and a
 release store per 64 records); the Python reader takes 4096-record batches and touches them with
 one vectorized NumPy gather, so it keeps up with it. Every ring column copies the payload once (the
-writer's memcpy into the ring); the reader copies nothing. That the ring beats the single-process
-memcpy loop at 1 MiB was observed, not investigated.
+writer's memcpy into the ring); the reader copies nothing. `bench_ring` pins the writer and the
+reader to cores of their own, the writer starts once the reader is attached (the clock runs from
+there), and the memcpy loop runs on the writer's core with the other core held, so both columns
+had the same two cores (run `chrt -f 10 make bench` on a shared machine to keep other jobs off
+them).
 
 ![throughput against record size](bench-throughput.png)
 

@@ -172,7 +172,7 @@ static double bare_run(uint32_t size, uint64_t n, uint64_t cap, int every)
     uint8_t *out = malloc(size ? size : 1);
     pid_t child = fork();
     if (child == 0) {
-        alarm(30); /* alarms are not inherited */
+        alarm(120); /* alarms are not inherited */
         bare_write(b, cap, size, n, every);
         _exit(0);
     }
@@ -194,7 +194,7 @@ static double ring_run(uint32_t size, uint64_t n, uint64_t cap, int every)
     unlink(path);
     pid_t child = fork();
     if (child == 0) {
-        alarm(30);
+        alarm(120);
         _exit(writer_grouped(path, size, n, cap, every));
     }
     pin_pair(child);
@@ -229,7 +229,8 @@ int main(int argc, char **argv)
 {
     if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
         CPU_ZERO(&allowed);
-    alarm(30); /* a hung run (a starved peer) ends; each forked writer sets its own */
+    if (argc < 2 || strcmp(argv[1], "--write"))
+        alarm(120); /* a hung run (a starved peer) ends; each forked side sets its own */
     if (argc >= 6 && !strcmp(argv[1], "--pair")) {
         uint32_t size = (uint32_t)strtoul(argv[2], NULL, 10);
         uint64_t n = strtoull(argv[3], NULL, 10), cap = strtoull(argv[4], NULL, 10);
@@ -256,7 +257,7 @@ int main(int argc, char **argv)
 
     pid_t child = fork();
     if (child == 0) {
-        alarm(30);
+        alarm(120);
         _exit(writer(path, size, n, cap));
     }
     pin_pair(child);
@@ -297,12 +298,14 @@ int main(int argc, char **argv)
      * machine the copy came out below the ring at 1 MiB). */
     pid_t holder = CPU_COUNT(&allowed) >= 2 ? fork() : -1;
     if (holder == 0) {
-        alarm(30);
+        alarm(120);
         for (;;)
             __builtin_ia32_pause();
     }
-    if (holder > 0)
-        pin_pair(holder);
+    if (holder > 0) { /* the copy on the core the ring's writer used, the holder on the other */
+        pin(holder, 0);
+        pin(0, 1);
+    }
     uint8_t *dst = malloc(cap), *src = malloc(size ? size : 1);
     memset(src, 0xcd, size);
     memset(dst, 0, cap);
