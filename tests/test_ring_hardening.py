@@ -392,3 +392,42 @@ def test_full_waits_counts_waits_not_slices(ring_path):
         w.write(b"y" * 1000, timeout=10)
         t.join()
         assert ring_stat(ring_path).full_waits == 1
+
+
+# ---- issue 13 item 6: the adaptive spin keeps the wait's contract -------------------------
+
+_GAPPED_WRITER = """
+import sys, time
+from flinktf_ipc import RingWriter
+w = RingWriter.create(sys.argv[1], capacity=1 << 16)
+for i in range(300):
+    time.sleep(0.00002)
+    w.write(i.to_bytes(8, "little"))
+print("written", flush=True)
+time.sleep(600)  # alive, writing nothing, until killed
+"""
+
+
+@pytest.mark.timeout(120)
+def test_spinning_wait_honours_timeouts_and_writer_death(ring_path):
+    # Records tens of microseconds apart make the reader's spin its longest; then the writer
+    # idles (each read times out, the spin cut at the deadline), then dies (PeerLost).
+    writer = subprocess.Popen([sys.executable, "-P", "-c", _GAPPED_WRITER, ring_path], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        with RingReader.open(ring_path, timeout=30) as r:
+            for i in range(300):
+                rec = r.read(timeout=30)
+                assert rec is not None and int.from_bytes(rec, "little") == i
+                del rec
+            assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
+            for timeout in (0.01, 0.001, 0.0001, 0.01):
+                with pytest.raises(RingTimeout):
+                    r.read(timeout=timeout)
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(timeout=10)
+            with pytest.raises(PeerLost, match="is gone"):
+                r.read(timeout=None)
+    finally:
+        writer.kill()
+        writer.wait(timeout=10)
