@@ -163,7 +163,7 @@ def test_fixed_shape_and_ragged_outputs(rings: tuple[str, str]) -> None:
 
 # 1 M rows through NumPy (37-57 s here, job start included); the Keras model gets a quarter
 # of that to keep the suite's time modest on this shared 2-core machine (docs/BENCHMARKS.md has rates).
-N = {"numpy": 1_000_000, "keras": 250_000}
+N = {"numpy": 1_000_000, "keras": 1_000_000}
 
 
 def flink_job(tmp_path: Path, n: int, parallelism: int = 2, checkpoint_ms: int | None = None,

@@ -124,7 +124,7 @@ public final class InferenceOperator extends AbstractStreamOperator<Row>
     private transient long batchesAnswered; // reader thread
 
     /** A batch sent to the worker: its Arrow message (for the state), its rows and their timestamps. */
-    private static final class Batch {
+    static final class Batch {
         final byte[] message;
         final int rows;
         final long[] timestamps; // null: none of the rows has one
@@ -178,7 +178,7 @@ public final class InferenceOperator extends AbstractStreamOperator<Row>
     }
 
     /** magic, rows, timestamp count (0 or rows), the timestamps, the Arrow message: all little-endian. */
-    private static byte[] toState(Batch b) {
+    static byte[] toState(Batch b) {
         int ts = b.timestamps == null ? 0 : b.rows;
         ByteBuffer out = ByteBuffer.allocate(12 + 8 * ts + b.message.length).order(ByteOrder.LITTLE_ENDIAN);
         out.putInt(STATE_MAGIC).putInt(b.rows).putInt(ts);
@@ -189,7 +189,7 @@ public final class InferenceOperator extends AbstractStreamOperator<Row>
         return out.array();
     }
 
-    private Batch fromState(byte[] entry) throws IOException {
+    static Batch fromState(byte[] entry, String who) throws IOException {
         ByteBuffer in = ByteBuffer.wrap(entry).order(ByteOrder.LITTLE_ENDIAN);
         if (entry.length < 12 || in.getInt() != STATE_MAGIC) {
             throw new IOException(who + ": the in-flight state holds an entry this version cannot read");
@@ -251,7 +251,7 @@ public final class InferenceOperator extends AbstractStreamOperator<Row>
         if (!restored.isEmpty()) {
             long rows = 0;
             for (byte[] entry : restored) {
-                Batch b = fromState(entry);
+                Batch b = fromState(entry, who);
                 send(b);
                 rows += b.rows;
             }
