@@ -161,8 +161,8 @@ def test_fixed_shape_and_ragged_outputs(rings: tuple[str, str]) -> None:
 
 # ---- the whole path in Flink ------------------------------------------------------------------------
 
-# 1 M rows through NumPy (37-57 s here, job start included); the Keras model gets a quarter
-# of that to keep the suite's time modest on this shared 2-core machine (docs/BENCHMARKS.md has rates).
+# 1 M rows each (job start included: NumPy 17-18 s here; Keras 31 s for 250 K rows before, 119 s for
+# 1 M under load average 14, 55 s of it the two workers' TensorFlow import; docs/BENCHMARKS.md has rates).
 N = {"numpy": 1_000_000, "keras": 1_000_000}
 
 
@@ -249,7 +249,7 @@ def test_a_worker_killed_mid_stream_every_input_still_gets_its_output(tmp_path: 
     out = inf.inference(2, inference_entry.failing_main, properties={"kill_after": n // 4},
                         input_ds=rows, output_row_type=out_type, input_row_type=in_type, name="itest-kill",
                         worker_log_dir=str(tmp_path / "workers"))
-    # In-flight rows are in the async operator's checkpoints and re-sent after the restore; the
+    # In-flight batches are in the inference operator's checkpoints and re-sent after the restore; the
     # check's state rolls back with them: every input counted exactly once.
     assert_every_input_once_and_correct(check_results(t_env, out), n)
     assert no_rings_left() == []
