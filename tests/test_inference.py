@@ -278,3 +278,43 @@ def test_a_worker_with_a_wrong_answer_fails_the_job_with_a_clear_error(tmp_path:
     assert message in text, text[-3000:]
     assert "inference 'itest-" in text, text[-3000:]
     assert no_rings_left() == []
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(300)
+def test_results_keep_their_timestamps_and_no_watermark_overtakes_them(tmp_path: Path) -> None:
+    """Event time through inference: rows keep their timestamps, and a watermark leaves only after
+    the rows before it (else the event-time window after inference drops them as late)."""
+    import inference_entry
+    from pyflink.common import Row, Types
+    from pyflink.table import Schema, StreamTableEnvironment
+
+    from flinktf_ipc import flink
+
+    n = 20_000  # ts = id ms: 1000 rows per second of event time, strictly ascending
+    env = flink.configure(restart_attempts=0, log_dir=str(tmp_path / "logs"))
+    env.set_parallelism(1)
+    t_env = StreamTableEnvironment.create(env)
+    src = f"src_{uuid.uuid4().hex[:8]}"
+    t_env.execute_sql(f"CREATE TEMPORARY TABLE {src} (id BIGINT, ts AS TO_TIMESTAMP_LTZ(id, 3), "
+                      "WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', "
+                      f"'fields.id.start' = '0', 'fields.id.end' = '{n - 1}', 'rows-per-second' = '20000')")
+    in_type = Types.ROW_NAMED(["id", "x"], [Types.LONG(), Types.FLOAT()])
+    # The rowtime column makes to_data_stream set each record's timestamp and pass the watermarks;
+    # a Python map (which keeps both) drops the column.
+    rows = t_env.to_data_stream(t_env.sql_query(f"SELECT id, CAST(id AS FLOAT) AS x, ts FROM {src}")) \
+        .map(lambda r: Row(r[0], r[1]), output_type=in_type)
+    out_type = Types.ROW_NAMED(["id", "y"], [Types.LONG(), Types.FLOAT()])
+    out = inf.inference(1, inference_entry.numpy_main, input_ds=rows, output_row_type=out_type,
+                        input_row_type=in_type, name="itest-event-time", worker_log_dir=str(tmp_path / "workers"))
+    view = f"scored_{uuid.uuid4().hex[:8]}"
+    t_env.create_temporary_view(view, t_env.from_data_stream(out, Schema.new_builder()
+                                                              .column_by_metadata("rowtime", "TIMESTAMP_LTZ(3)")
+                                                              .watermark("rowtime", "SOURCE_WATERMARK()").build()))
+    query = t_env.sql_query(f"SELECT window_start, COUNT(*) AS c, MIN(id) AS lo, MAX(id) AS hi FROM TABLE("
+                            f"TUMBLE(TABLE {view}, DESCRIPTOR(rowtime), INTERVAL '1' SECOND)) "
+                            "GROUP BY window_start, window_end")
+    with query.execute().collect() as results:
+        windows = sorted((int(r[2]), int(r[3]), int(r[1])) for r in results)
+    assert windows == [(k, k + 999, 1000) for k in range(0, n, 1000)]
+    assert no_rings_left() == []
