@@ -161,8 +161,8 @@ def test_fixed_shape_and_ragged_outputs(rings: tuple[str, str]) -> None:
 
 # ---- the whole path in Flink ------------------------------------------------------------------------
 
-# 1 M rows each (job start included: NumPy 17-18 s here; Keras 31 s for 250 K rows before, 119 s for
-# 1 M under load average 14, 55 s of it the two workers' TensorFlow import; docs/BENCHMARKS.md has rates).
+# 1 M rows each (job start included: NumPy 17-21 s here, Keras 18 s at load average ~5 and 119 s
+# at 14, 55 s of it the two workers' TensorFlow import; docs/BENCHMARKS.md has rates).
 N = {"numpy": 1_000_000, "keras": 1_000_000}
 
 
