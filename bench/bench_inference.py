@@ -3,7 +3,9 @@
 Paths, each one embedded Flink job per run, parallelism 1:
 - ``inference``: flinktf_ipc.inference (async I/O, rings, one TF worker process);
 - ``pandas_udf``: a PyFlink vectorized (pandas) scalar UDF calling the model per Arrow batch;
-- ``map``: a PyFlink ``DataStream.map`` calling the model per record.
+- ``map``: a PyFlink ``DataStream.map`` calling the model per record;
+- ``source`` (throughput only): the same rows straight from the probe to the sink, no model: the
+  ceiling the job itself (datagen, SQL conversion, probe, sink) allows on this machine.
 
 Rows come from SQL ``datagen`` (id, x = id), spaced evenly at ``--rate`` by a Java throttle for
 the latency runs; a Java probe stamps ``System.nanoTime()`` into each row right after that and
@@ -19,8 +21,8 @@ one clock.
 Runs are interleaved (path after path, ``--repeat`` rounds); the table shows the median with the
 min-max. Prints the machine, the command, and one JSON line at the end.
 
-usage: python -P bench/bench_inference.py [--repeat 5] [--rows 200000] [--map-rows 5000] [--rate 10000]
-       [--latency-seconds 3]
+usage: python -P bench/bench_inference.py [--repeat 5] [--rows 2000000] [--udf-rows 400000]
+       [--map-rows 5000] [--rate 10000] [--latency-seconds 15] [--paths inference,pandas_udf,map,source]
 """
 
 from __future__ import annotations
@@ -142,6 +144,8 @@ def run(path: str, n: int, rate: int | None, workdir: str) -> np.ndarray:
         out = inference(1, f"{ENTRY}:worker_main", input_ds=stamped, output_row_type=out_type,
                         input_row_type=in_type, name=f"bench-{uuid.uuid4().hex[:6]}", heartbeat_timeout=60,
                         worker_log_dir=os.path.join(workdir, "workers"))
+    elif path == "source":
+        out = stamped
     elif path == "map":
         from pyflink.datastream import MapFunction
 
@@ -214,11 +218,13 @@ def latency_ms(pairs: np.ndarray, settle_s: float = 5.0) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--rows", type=int, default=200_000, help="throughput rows (inference, pandas UDF)")
+    ap.add_argument("--rows", type=int, default=2_000_000, help="throughput rows (inference, source)")
+    ap.add_argument("--udf-rows", type=int, default=400_000, help="throughput rows for the pandas UDF")
     ap.add_argument("--map-rows", type=int, default=5_000, help="throughput rows for the per-record map")
     ap.add_argument("--rate", type=int, default=10_000, help="events/s of the latency runs")
     ap.add_argument("--latency-seconds", type=float, default=15.0, help="length of a latency run at --rate")
-    ap.add_argument("--paths", default="inference,pandas_udf,map")
+    ap.add_argument("--paths", default="inference,pandas_udf,map,source")
+    ap.add_argument("--no-latency", action="store_true", help="throughput runs only")
     args = ap.parse_args()
     paths = args.paths.split(",")
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.platform()}, load {os.getloadavg()}")
@@ -230,22 +236,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as workdir:
         for r in range(args.repeat):
             for p in paths:
-                n = args.map_rows if p == "map" else args.rows
+                n = {"map": args.map_rows, "pandas_udf": args.udf_rows}.get(p, args.rows)
                 tput[p].append(throughput(run(p, n, None, workdir)))
-                a, b = latency_ms(run(p, min(lat_rows, args.map_rows) if p == "map" else lat_rows, args.rate,
-                                      workdir))
+                if p == "source" or args.no_latency:
+                    a = b = float("nan")
+                else:
+                    a, b = latency_ms(run(p, min(lat_rows, args.map_rows) if p == "map" else lat_rows, args.rate,
+                                          workdir))
                 p50[p].append(a)
                 p99[p].append(b)
                 print(f"round {r + 1}: {p:10s} {tput[p][-1]:>12,.0f} rows/s   p50 {a:8.2f} ms   p99 {b:8.2f} ms",
                       flush=True)
 
     def med(v: list[float]) -> str:
+        if not v or np.isnan(v).all():
+            return "-"
         return f"{np.median(v):,.2f} ({min(v):,.2f}-{max(v):,.2f})"
 
     print(f"\n| path | throughput rows/s | p50 ms at {args.rate} ev/s | p99 ms at {args.rate} ev/s |")
     print("|---|---|---|---|")
     for p in paths:
         print(f"| {p} | {med(tput[p])} | {med(p50[p])} | {med(p99[p])} |")
+    if "inference" in tput and "pandas_udf" in tput:
+        ratio = [a / b for a, b in zip(tput["inference"], tput["pandas_udf"], strict=True)]
+        print(f"\ninference / pandas_udf throughput, round by round: {med(ratio)}")
+    if "inference" in tput and "source" in tput:
+        ratio = [a / b for a, b in zip(tput["inference"], tput["source"], strict=True)]
+        print(f"inference / source (no model) throughput, round by round: {med(ratio)}")
     print(json.dumps({"throughput": {p: float(np.median(v)) for p, v in tput.items()},
                       "p50_ms": {p: float(np.median(v)) for p, v in p50.items()},
                       "p99_ms": {p: float(np.median(v)) for p, v in p99.items()}}))

@@ -351,9 +351,11 @@ def inference(num_workers: int, run_main: Callable[[Any], Any] | str, properties
     and ``emit``s, or calls ``context.serve(fn)`` (``TFContext(context)`` works too). The rest:
     ``properties`` reach the workers; ``input_shapes``/``output_shapes`` give array columns a
     fixed shape (NumPy ``(n, *shape)`` on the worker); a batch holds at most ``batch_rows`` rows
-    and waits at most ``linger_us`` for more while the worker is busy (none while it is idle);
-    ``in_flight`` rows per worker may wait for their result (Flink's async I/O capacity, in
-    checkpoints). ``result_timeout`` (seconds, default none) fails a row still without a result.
+    and waits at most ``linger_us`` (rounded up to whole milliseconds: a Flink processing-time
+    timer) for more while the worker is busy (none while it is idle); ``in_flight`` rows per
+    worker may wait for their result (sent in batches, kept in checkpoints and sent again after a
+    restore). ``result_timeout`` (seconds, default none) fails the job when rows wait and the
+    worker answered nothing for that long.
     """
     from pyflink.common.typeinfo import RowTypeInfo
     from pyflink.datastream import DataStream

@@ -161,9 +161,9 @@ def test_fixed_shape_and_ragged_outputs(rings: tuple[str, str]) -> None:
 
 # ---- the whole path in Flink ------------------------------------------------------------------------
 
-# 1 M rows through NumPy (37-57 s here, job start included); the Keras model gets a quarter
-# of that to keep the suite's time modest on this shared 2-core machine (docs/BENCHMARKS.md has rates).
-N = {"numpy": 1_000_000, "keras": 250_000}
+# 1 M rows each (job start included: NumPy 17-21 s here, Keras 18 s at load average ~5 and 119 s
+# at 14, 55 s of it the two workers' TensorFlow import; docs/BENCHMARKS.md has rates).
+N = {"numpy": 1_000_000, "keras": 1_000_000}
 
 
 def flink_job(tmp_path: Path, n: int, parallelism: int = 2, checkpoint_ms: int | None = None,
@@ -249,7 +249,7 @@ def test_a_worker_killed_mid_stream_every_input_still_gets_its_output(tmp_path: 
     out = inf.inference(2, inference_entry.failing_main, properties={"kill_after": n // 4},
                         input_ds=rows, output_row_type=out_type, input_row_type=in_type, name="itest-kill",
                         worker_log_dir=str(tmp_path / "workers"))
-    # In-flight rows are in the async operator's checkpoints and re-sent after the restore; the
+    # In-flight batches are in the inference operator's checkpoints and re-sent after the restore; the
     # check's state rolls back with them: every input counted exactly once.
     assert_every_input_once_and_correct(check_results(t_env, out), n)
     assert no_rings_left() == []
@@ -277,4 +277,44 @@ def test_a_worker_with_a_wrong_answer_fails_the_job_with_a_clear_error(tmp_path:
     text = str(info.value)
     assert message in text, text[-3000:]
     assert "inference 'itest-" in text, text[-3000:]
+    assert no_rings_left() == []
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(300)
+def test_results_keep_their_timestamps_and_no_watermark_overtakes_them(tmp_path: Path) -> None:
+    """Event time through inference: rows keep their timestamps, and a watermark leaves only after
+    the rows before it (else the event-time window after inference drops them as late)."""
+    import inference_entry
+    from pyflink.common import Row, Types
+    from pyflink.table import Schema, StreamTableEnvironment
+
+    from flinktf_ipc import flink
+
+    n = 20_000  # ts = id ms: 1000 rows per second of event time, strictly ascending
+    env = flink.configure(restart_attempts=0, log_dir=str(tmp_path / "logs"))
+    env.set_parallelism(1)
+    t_env = StreamTableEnvironment.create(env)
+    src = f"src_{uuid.uuid4().hex[:8]}"
+    t_env.execute_sql(f"CREATE TEMPORARY TABLE {src} (id BIGINT, ts AS TO_TIMESTAMP_LTZ(id, 3), "
+                      "WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', "
+                      f"'fields.id.start' = '0', 'fields.id.end' = '{n - 1}', 'rows-per-second' = '20000')")
+    in_type = Types.ROW_NAMED(["id", "x"], [Types.LONG(), Types.FLOAT()])
+    # The rowtime column makes to_data_stream set each record's timestamp and pass the watermarks;
+    # a Python map (which keeps both) drops the column.
+    rows = t_env.to_data_stream(t_env.sql_query(f"SELECT id, CAST(id AS FLOAT) AS x, ts FROM {src}")) \
+        .map(lambda r: Row(r[0], r[1]), output_type=in_type)
+    out_type = Types.ROW_NAMED(["id", "y"], [Types.LONG(), Types.FLOAT()])
+    out = inf.inference(1, inference_entry.numpy_main, input_ds=rows, output_row_type=out_type,
+                        input_row_type=in_type, name="itest-event-time", worker_log_dir=str(tmp_path / "workers"))
+    view = f"scored_{uuid.uuid4().hex[:8]}"
+    t_env.create_temporary_view(view, t_env.from_data_stream(out, Schema.new_builder()
+                                                              .column_by_metadata("rowtime", "TIMESTAMP_LTZ(3)")
+                                                              .watermark("rowtime", "SOURCE_WATERMARK()").build()))
+    query = t_env.sql_query(f"SELECT window_start, COUNT(*) AS c, MIN(id) AS lo, MAX(id) AS hi FROM TABLE("
+                            f"TUMBLE(TABLE {view}, DESCRIPTOR(rowtime), INTERVAL '1' SECOND)) "
+                            "GROUP BY window_start, window_end")
+    with query.execute().collect() as results:
+        windows = sorted((int(r[2]), int(r[3]), int(r[1])) for r in results)
+    assert windows == [(k, k + 999, 1000) for k in range(0, n, 1000)]
     assert no_rings_left() == []

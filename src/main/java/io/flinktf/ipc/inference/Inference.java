@@ -1,9 +1,7 @@
 package io.flinktf.ipc.inference;
 
-import java.util.concurrent.TimeUnit;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
-import org.apache.flink.streaming.api.datastream.AsyncDataStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.types.Row;
@@ -27,9 +25,10 @@ public final class Inference {
             ConfigOptions.key("python.executable").stringType().noDefaultValue();
 
     /**
-     * Adds the inference operator after {@code input}: async I/O ({@code orderedWait}) with the
-     * config's in-flight capacity, parallelism = the number of workers (the input is rebalanced
-     * when its parallelism differs), one worker process per subtask. Returns the results.
+     * Adds the inference operator ({@link InferenceOperator}: rows in batches through the rings,
+     * results in order, in-flight batches in checkpoints) after {@code input}, parallelism = the
+     * number of workers (the input is rebalanced when its parallelism differs), one worker
+     * process per subtask. Returns the results.
      */
     public static SingleOutputStreamOperator<Row> addTo(DataStream<Row> input, InferenceConfig config) {
         if (input == null || config == null) {
@@ -40,11 +39,10 @@ public final class Inference {
             python = input.getExecutionEnvironment().getConfiguration().getOptional(PYTHON_EXECUTABLE).orElse("python3");
         }
         DataStream<Row> in = input.getParallelism() == config.workers ? input : input.rebalance();
-        SingleOutputStreamOperator<Row> out = AsyncDataStream.orderedWait(in, new InferenceFunction(config, python),
-                config.resultTimeoutMillis, TimeUnit.MILLISECONDS, config.inFlight);
+        SingleOutputStreamOperator<Row> out = in.transform("Inference '" + config.name + "'", config.outputType,
+                new InferenceOperatorFactory(config, python));
         out.setParallelism(config.workers);
-        out.name("Inference '" + config.name + "'").uid("flinktf-inference-" + config.name);
-        out.returns(config.outputType);
+        out.uid("flinktf-inference-" + config.name);
         return out;
     }
 

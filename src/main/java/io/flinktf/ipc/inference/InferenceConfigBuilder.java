@@ -108,19 +108,19 @@ public final class InferenceConfigBuilder {
         return this;
     }
 
-    /** Longest a row waits for more rows while the worker is busy (default 1000 µs). */
+    /** Longest a row waits for more rows while the worker is busy (default 1000 µs; whole milliseconds: a processing-time timer). */
     public InferenceConfigBuilder setLingerMicros(long micros) {
         this.lingerMicros = micros;
         return this;
     }
 
-    /** Rows waiting for their result per subtask, the async operator's capacity (default 8192). */
+    /** Rows sent and waiting for their result per subtask; a row that finds it full waits (default 8192). */
     public InferenceConfigBuilder setInFlight(int rows) {
         this.inFlight = rows;
         return this;
     }
 
-    /** A row without a result after this long fails the job (0, the default: no limit, no per-row timer). */
+    /** Rows waiting while the worker answers nothing for this long fail the job (0, the default: no limit). */
     public InferenceConfigBuilder setResultTimeoutMillis(long ms) {
         this.resultTimeoutMillis = ms;
         return this;
