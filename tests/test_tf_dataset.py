@@ -445,3 +445,58 @@ def test_rings_declaring_different_batch_sizes_need_an_explicit_one(ring_dir):
     _write_seq(ring_dir / "c.ring", [64], {"batch_size": "64"})
     with pytest.raises(ValueError, match=r"c\.ring: codec header batch_size must be a positive integer, got '64'"):
         ring_dataset([ring_dir / "c.ring"], features="x", label="y")
+
+
+BATCH_ENTRY = '''
+import json, os
+from flinktf_ipc.tf import batch_stats
+
+def main(context):
+    sizes, ids = [], []
+    for x, y in context.dataset(features="x", label="id"):  # no batch_size: the stream's
+        assert tuple(x.shape[1:]) == (4,)
+        sizes.append(int(y.shape[0]))
+        ids.extend(y.numpy().tolist())
+    with open(os.path.join(context.properties["out"], f"worker-{context.index}.json"), "w") as f:
+        json.dump({"sizes": sizes, "ids": ids, "stats": batch_stats()}, f)
+'''
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(300)
+def test_flink_job_worker_dataset_gets_the_jobs_batch_size_without_rebatching(tmp_path):
+    """Item 4 of issue 13, across real processes: a Flink job's arrow_sink(batch_size=32) cuts
+    Arrow batches at multiples of 32 (batch_rows unset: 1024) and declares it; the worker the sink
+    starts reads context.dataset() without a batch size and gets batches of exactly 32 rows, every
+    record handed to TF whole (no rows gathered across records, none copied)."""
+    import json
+
+    flink = pytest.importorskip("flinktf_ipc.flink")
+    flink_arrow = pytest.importorskip("flinktf_ipc.flink_arrow")
+    from pyflink.common import Types
+    from pyflink.table import StreamTableEnvironment
+
+    n = 32 * 200  # 6 records of 1024 rows, one of 256
+    (tmp_path / "entry.py").write_text(BATCH_ENTRY)
+    rings, out = tmp_path / "rings", tmp_path / "out"
+    rings.mkdir(mode=0o700)
+    out.mkdir()
+    env = flink.configure(restart_attempts=0, log_dir=str(tmp_path / "flink-logs"))
+    env.set_parallelism(1)
+    t_env = StreamTableEnvironment.create(env)
+    t_env.execute_sql(f"""CREATE TEMPORARY TABLE src (id BIGINT) WITH ('connector' = 'datagen',
+        'fields.id.kind' = 'sequence', 'fields.id.start' = '0', 'fields.id.end' = '{n - 1}')""")
+    rows = t_env.to_data_stream(t_env.sql_query(
+        "SELECT id, ARRAY[CAST(id AS FLOAT), CAST(id AS FLOAT), CAST(id AS FLOAT), CAST(id AS FLOAT)] AS x FROM src"))
+    row_type = Types.ROW_NAMED(["id", "x"], [Types.LONG(), Types.PRIMITIVE_ARRAY(Types.FLOAT())])
+    # linger an hour: only the row limit and the end of input cut (a loaded machine must not add cuts)
+    flink_arrow.arrow_sink(rows, row_type, name="tfb", shapes={"x": (4,)}, batch_size=32, linger_ms=3_600_000,
+                           base_dir=rings, capacity=1 << 20, worker_entry=f"{tmp_path / 'entry.py'}:main",
+                           worker_python=sys.executable, worker_log_dir=tmp_path / "logs",
+                           worker_properties={"out": str(out)})
+    env.execute("flinktf-ipc one batch size")
+
+    got = json.loads((out / "worker-0.json").read_text())
+    assert got["sizes"] == [32] * (n // 32)
+    assert got["ids"] == list(range(n))
+    assert got["stats"] == {"records": 7, "whole_records": 7, "gathered_batches": 0, "held_rows": 0}
