@@ -489,6 +489,8 @@ def test_flink_job_worker_dataset_gets_the_jobs_batch_size_without_rebatching(tm
     rows = t_env.to_data_stream(t_env.sql_query(
         "SELECT id, ARRAY[CAST(id AS FLOAT), CAST(id AS FLOAT), CAST(id AS FLOAT), CAST(id AS FLOAT)] AS x FROM src"))
     row_type = Types.ROW_NAMED(["id", "x"], [Types.LONG(), Types.PRIMITIVE_ARRAY(Types.FLOAT())])
+    with pytest.raises(ValueError, match="batchRows must be a multiple of batchSize, got 1000 rows for batch size 32"):
+        flink_arrow.arrow_sink(rows, row_type, name="bad", batch_size=32, batch_rows=1000, base_dir=rings)
     # linger an hour: only the row limit and the end of input cut (a loaded machine must not add cuts)
     flink_arrow.arrow_sink(rows, row_type, name="tfb", shapes={"x": (4,)}, batch_size=32, linger_ms=3_600_000,
                            base_dir=rings, capacity=1 << 20, worker_entry=f"{tmp_path / 'entry.py'}:main",
