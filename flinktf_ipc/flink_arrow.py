@@ -68,15 +68,20 @@ class ArrowSink:
 
 def arrow_sink(stream: DataStream, row_type: RowTypeInfo, *, name: str,
                shapes: Mapping[str, Sequence[int]] | None = None,
-               batch_rows: int = 1024, batch_bytes: int | None = None, linger_ms: int = 100,
-               **sink_options: Any) -> ArrowSink:
+               batch_size: int | None = None, batch_rows: int | None = None,
+               batch_bytes: int | None = None, linger_ms: int = 100, **sink_options: Any) -> ArrowSink:
     """Sinks ``stream`` (its elements are Rows of ``row_type``) into one ring per subtask,
     ``<base_dir>/<name>-<i>.ring``, as an ``arrow`` codec stream.
 
     - ``shapes``: fixed shapes of array columns, e.g. ``{"x": (28, 28)}``; other arrays are ragged.
-    - A batch is cut at ``batch_rows`` rows, at ``batch_bytes`` bytes of column buffers (default
-      4 MiB, at most an eighth of ``capacity``), when its first row is ``linger_ms`` old, before
-      every checkpoint barrier, and at end of input.
+    - A batch is cut at ``batch_rows`` rows (default 1024), at ``batch_bytes`` bytes of column
+      buffers (default 4 MiB, at most an eighth of ``capacity``), when its first row is
+      ``linger_ms`` old, before every checkpoint barrier, and at end of input.
+    - ``batch_size``: the TF batch size of the reader. Batches are then cut only at multiples of
+      it (``batch_rows`` must be one; default: the largest multiple up to 1024), so each ring
+      record holds whole TF batches, and the stream declares it: ``ring_dataset`` (and
+      ``context.dataset``) without ``batch_size`` use it and hand the batches on without
+      re-batching them.
     - ``sink_options``: ``base_dir``, ``capacity``, ``write_timeout``, ``flush_timeout``,
       ``batch_records``, and the worker options (``worker_entry``, ``worker_python``,
       ``heartbeat_interval``, ``heartbeat_timeout``, ``worker_shutdown_grace``,
@@ -113,8 +118,11 @@ def arrow_sink(stream: DataStream, row_type: RowTypeInfo, *, name: str,
         j_shapes.put(str(column), j_dims)
     j_arrow = jvm.io.flinktf.ipc.arrow
     options = flink._java_call("arrow_sink", lambda: j_arrow.ArrowBatchOptions.defaults()
-                               .setBatchRows(int(batch_rows)).setBatchBytes(int(batch_bytes))
-                               .setLingerMillis(int(linger_ms)))
+                               .setBatchBytes(int(batch_bytes)).setLingerMillis(int(linger_ms)))
+    if batch_size is not None:
+        flink._java_call("arrow_sink", lambda: options.setBatchSize(int(batch_size)))
+    if batch_rows is not None:
+        flink._java_call("arrow_sink", lambda: options.setBatchRows(int(batch_rows)))
     j_sink = flink._java_call("arrow_sink", lambda: j_arrow.ArrowRings.sinkTo(
         stream._j_data_stream, row_type.get_java_type_info(), j_shapes, builder._j, options))
     return ArrowSink(DataStreamSink(j_sink), builder.build())

@@ -10,6 +10,14 @@ The dataset then reads the rings once, in arrival order, until every one reaches
   writer's batch size. Nulls follow the policy of :mod:`flinktf_ipc.arrow` (error naming the
   column, or ``defaults``).
 
+  One batch size end to end: a stream whose writer was given the TF batch size
+  (``arrow_sink(batch_size=...)``) declares it in its codec header (``{"batch_size": n}``) and
+  holds whole batches of it in every record (the writer cuts only at multiples of it). Without
+  ``batch_size``, the dataset takes the declared one (256 when the stream declares none) and hands
+  each record on whole: no rows are gathered across records, none copied. A ``batch_size`` that
+  does not divide the declared one still works, by re-batching (rows copied between records),
+  and says so with a warning. :func:`batch_stats` counts which path the records took.
+
   Zero copy into TensorFlow: a batch inside one ring record is a NumPy view of the ring, and
   TensorFlow wraps a 64-byte aligned NumPy array without copying it (holding a reference to it);
   it copies arrays that are not aligned (a batch starting mid-record) or that were concatenated
@@ -36,6 +44,7 @@ import os
 import queue
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -50,6 +59,7 @@ from .errors import RingTimeout
 from .ring import RingReader
 
 _END: Any = object()  # Any: `next(it, _END)` keeps the iterator's item type
+DEFAULT_BATCH_SIZE = 256  # when neither the caller nor the stream gives one
 _PAGE = 4096
 _IDLE_SLICE = 0.25  # seconds between lettings-go of freed arrays while the rings are idle
 
@@ -301,6 +311,22 @@ def _copied(rb: Any) -> Any:
     return pa.ipc.read_record_batch(rb.serialize(), rb.schema)
 
 
+_STATS = {"records": 0, "whole_records": 0, "gathered_batches": 0, "held_rows": 0}
+
+
+def batch_stats() -> dict[str, int]:
+    """How the Arrow records read by ring datasets of this process became batches (counts so far).
+
+    ``records``: non-empty Arrow record batches read; ``whole_records``: those handed to
+    TensorFlow whole, as whole batches, without cutting or copying (all of them when the stream
+    was cut for the dataset's batch size); ``gathered_batches``: batches put together from
+    several records (a copy); ``held_rows``: rows copied out of the ring to wait for the next
+    record. Meant for checking a job's batch settings: records that are not whole mean
+    re-batching.
+    """
+    return dict(_STATS)
+
+
 def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop_remainder: bool,
                    ring: str, runs: bool = False) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
     """``(k, components)``: k batches of ``batch_size`` rows (the last may be short), in order.
@@ -315,6 +341,16 @@ def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop
     while (rb := next(items, _END)) is not _END:
         n = rb.num_rows
         if not n:
+            continue
+        _STATS["records"] += 1
+        if not pending and n % batch_size == 0:  # the common case: the record is k whole batches
+            _STATS["whole_records"] += 1
+            if runs:
+                yield n // batch_size, plan.components([rb], ring)
+            else:
+                for start in range(0, n, batch_size):
+                    yield 1, plan.components([rb.slice(start, batch_size)], ring)
+            del rb
             continue
         pending.append(rb)
         del rb
@@ -343,6 +379,8 @@ def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop
                     pending[0] = pending[0].slice(need)
                     need = 0
             count -= batch_size
+            if len(pieces) > 1:
+                _STATS["gathered_batches"] += 1
             yield 1, plan.components(pieces, ring)
             del pieces
         # Rows short of a batch wait for the next record batch: copy them out of the ring, so no
@@ -351,6 +389,7 @@ def _rebatch_arrow(items: Iterator[Any], plan: _ArrowPlan, batch_size: int, drop
         # last piece can still be in the ring (what this record left); the others were copied
         # when their own record came.
         if pending:
+            _STATS["held_rows"] += pending[-1].num_rows
             pending[-1] = _copied(pending[-1])
     if count and not drop_remainder:
         yield 1, plan.components(list(pending), ring)
@@ -389,9 +428,41 @@ def _rebatch_records(items: Iterator[Any], batch_size: int, drop_remainder: bool
 # ---- the dataset ---------------------------------------------------------------------------------
 
 
+def _declared_batch_size(stream: CodecStream) -> int | None:
+    declared = stream.params.get("batch_size")
+    if declared is None:
+        return None
+    if isinstance(declared, bool) or not isinstance(declared, int) or declared < 1:
+        raise ValueError(f"{stream.ring}: codec header batch_size must be a positive integer, got {declared!r}")
+    return declared
+
+
+def _batch_size(streams: Sequence[CodecStream], batch_size: int | None, ring: str) -> int:
+    """The dataset's batch size: the caller's, else the one the streams declare, else 256.
+
+    A caller's batch size that does not divide the declared one is honoured (never coerced) and
+    re-batched, with a warning that says what it costs."""
+    declared = set(map(_declared_batch_size, streams))
+    if len(declared) > 1:
+        sizes = ", ".join(f"{s.ring}: {_declared_batch_size(s)}" for s in streams)
+        if batch_size is None:
+            raise ValueError(f"rings declare different batch sizes ({sizes}): pass batch_size=")
+        warnings.warn(f"rings declare different batch sizes ({sizes}): batch_size={batch_size} re-batches "
+                      "some of them (rows copied between records)", stacklevel=3)
+        return batch_size
+    (stream_size,) = declared
+    if batch_size is None:
+        return stream_size or DEFAULT_BATCH_SIZE
+    if stream_size is not None and stream_size % batch_size:
+        warnings.warn(f"{ring}: the stream's records hold whole batches of {stream_size} rows (the writer's "
+                      f"batch_size); batch_size={batch_size} does not divide it, so records are re-batched "
+                      "(rows copied between records). Leave batch_size out to take the stream's.", stacklevel=3)
+    return batch_size
+
+
 def ring_dataset(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                  features: str | Sequence[str] | None = None, label: str | None = None,
-                 batch_size: int = 256, codec: str | None = None, *, drop_remainder: bool = False,
+                 batch_size: int | None = None, codec: str | None = None, *, drop_remainder: bool = False,
                  defaults: Mapping[str, Any] | None = None,
                  decode_fn: Callable[[list[memoryview]], Any] | None = None,
                  output_signature: Any = None, open_timeout: float | None = 30.0,
@@ -403,13 +474,16 @@ def ring_dataset(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLi
     (a dict of tensors; one name gives one tensor), or None (every column but the label).
     ``label``: a column name; elements are then ``(features, label)``. ``batch_size`` rows per
     element whatever the writer's batches; the last may be smaller unless ``drop_remainder``.
+    None: the batch size the stream declares (``arrow_sink(batch_size=...)``: its records are
+    whole batches, handed on without re-batching), else 256. A ``batch_size`` that does not divide
+    the declared one re-batches, with a warning.
     ``codec`` names the codec of raw streams (or checks the header's). ``defaults`` fills nulls
     per column (arrow) or missing features (example). ``decode_fn`` and ``output_signature``
     serve the ``bytes`` codec and codecs without a schema. ``open_timeout`` bounds the wait for
     the rings and their headers; ``timeout`` (None: no limit) the wait for later records.
     ``copy=True`` copies arrow batches out of the ring, so tensors kept long hold no ring space.
     """
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     paths = _ring_paths(paths_or_dir)
     streams: list[CodecStream] = []
@@ -431,6 +505,12 @@ def ring_dataset(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLi
         raise ValueError(f"rings carry different codecs: {', '.join(sorted(names))}")
     state = {"used": False}
     ring = first.ring if len(streams) == 1 else f"{first.ring} (+{len(streams) - 1} rings)"
+    try:
+        batch_size = _batch_size(streams, batch_size, ring)
+    except BaseException:
+        for s in streams:
+            s.close()
+        raise
 
     def items() -> Iterator[Any]:
         if state["used"]:
@@ -522,4 +602,4 @@ def ring_dataset(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLi
     return tf.data.Dataset.from_generator(gen_bytes, output_signature=output_signature)
 
 
-__all__ = ["ring_dataset"]
+__all__ = ["DEFAULT_BATCH_SIZE", "batch_stats", "ring_dataset"]

@@ -288,7 +288,8 @@ class TFClusterConfig:
     row_type: Any = None  # its RowTypeInfo
     output_type: Any = None  # RowTypeInfo of the rows the processes emit (issue 10)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    batch_rows: int = 1024
+    batch_rows: int | None = None  # None: 1024, or the largest multiple of batch_size up to it
+    batch_size: int | None = None  # the workers' TF batch size: Arrow batches are cut at multiples of it
     batch_bytes: int | None = None
     linger_ms: int = 100
     checkpoint_dir: str | None = None
@@ -389,15 +390,18 @@ class TFClusterConfigBuilder:
         return self.properties({key: value})
 
     def input(self, stream: Any, row_type: Any = None, *, roles: Sequence[str] = ("worker",),
-              shapes: Mapping[str, Sequence[int]] | None = None, batch_rows: int = 1024,
-              batch_bytes: int | None = None, linger_ms: int = 100) -> TFClusterConfigBuilder:
+              shapes: Mapping[str, Sequence[int]] | None = None, batch_size: int | None = None,
+              batch_rows: int | None = None, batch_bytes: int | None = None,
+              linger_ms: int = 100) -> TFClusterConfigBuilder:
         """Stream mode: ``stream`` (a DataStream of Rows; ``row_type`` defaults to the stream's own
         type, which must be a row type) is spread over the subtasks of ``roles`` as Arrow batches
-        (``shapes``, ``batch_rows``, ``batch_bytes``, ``linger_ms`` as for
-        :func:`flinktf_ipc.flink_arrow.arrow_sink`)."""
+        (``shapes``, ``batch_size``, ``batch_rows``, ``batch_bytes``, ``linger_ms`` as for
+        :func:`flinktf_ipc.flink_arrow.arrow_sink`: with ``batch_size``, the processes'
+        ``dataset()`` gets whole batches of it without re-batching)."""
         self._input, self._row_type = stream, row_type
         self._fed = set(roles)
-        self._opts.update(shapes=shapes, batch_rows=batch_rows, batch_bytes=batch_bytes, linger_ms=linger_ms)
+        self._opts.update(shapes=shapes, batch_size=batch_size, batch_rows=batch_rows, batch_bytes=batch_bytes,
+                          linger_ms=linger_ms)
         return self
 
     def output(self, row_type: Any) -> TFClusterConfigBuilder:
@@ -492,7 +496,13 @@ class TFClusterConfigBuilder:
                 except (ValueError, TypeError) as e:
                     errors.append(str(e))
             try:
-                _positive(self._opts["batch_rows"], "batch_rows")
+                if self._opts["batch_size"] is not None:
+                    _positive(self._opts["batch_size"], "batch_size")
+                if self._opts["batch_rows"] is not None:
+                    _positive(self._opts["batch_rows"], "batch_rows")
+                    if self._opts["batch_size"] is not None and self._opts["batch_rows"] % self._opts["batch_size"]:
+                        raise ValueError(f"batch_rows must be a multiple of batch_size, got {self._opts['batch_rows']} "
+                                         f"rows for batch size {self._opts['batch_size']}")
                 _positive(self._opts["linger_ms"], "linger_ms", 0)
                 if self._opts["batch_bytes"] is not None:
                     _positive(self._opts["batch_bytes"], "batch_bytes", 64)
@@ -502,7 +512,8 @@ class TFClusterConfigBuilder:
             from pyflink.common.typeinfo import RowTypeInfo
             if not isinstance(self._output_type, RowTypeInfo):
                 errors.append(f"output type must be a Types.ROW_NAMED(...) row type, got {self._output_type!r}")
-        opts = {k: v for k, v in self._opts.items() if k not in ("shapes", "batch_rows", "batch_bytes", "linger_ms")}
+        opts = {k: v for k, v in self._opts.items() if k not in ("shapes", "batch_size", "batch_rows", "batch_bytes",
+                                                         "linger_ms")}
         try:
             for key in ("heartbeat_interval", "heartbeat_timeout", "shutdown_grace"):
                 if key in opts:
@@ -517,7 +528,8 @@ class TFClusterConfigBuilder:
         return TFClusterConfig(
             name=self._name, roles=tuple(roles), entry=entry, properties=props, input=self._input,
             row_type=row_type, output_type=self._output_type, shapes=shapes,
-            batch_rows=self._opts.get("batch_rows", 1024), batch_bytes=self._opts.get("batch_bytes"),
+            batch_rows=self._opts.get("batch_rows"), batch_size=self._opts.get("batch_size"),
+            batch_bytes=self._opts.get("batch_bytes"),
             linger_ms=self._opts.get("linger_ms", 100), **opts)
 
 
@@ -585,8 +597,11 @@ def _to_java(config: TFClusterConfig, env: Any) -> Any:
         if config.ring_capacity is not None and config.batch_bytes is None:
             batch_bytes = max(64, min(batch_bytes, config.ring_capacity // 8))
         options = flink._java_call("arrow options", lambda: j_arrow.ArrowBatchOptions.defaults()
-                                   .setBatchRows(int(config.batch_rows)).setBatchBytes(int(batch_bytes))
-                                   .setLingerMillis(int(config.linger_ms)))
+                                   .setBatchBytes(int(batch_bytes)).setLingerMillis(int(config.linger_ms)))
+        if config.batch_size is not None:
+            flink._java_call("arrow options", lambda: options.setBatchSize(int(config.batch_size)))
+        if config.batch_rows is not None:
+            flink._java_call("arrow options", lambda: options.setBatchRows(int(config.batch_rows)))
         call("setArrowOptions", options)
         j_shapes = jvm.java.util.HashMap()
         for column, shape in config.shapes.items():

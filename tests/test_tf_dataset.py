@@ -349,3 +349,156 @@ def test_idle_dataset_holds_no_ring_space_so_a_flush_completes(ring_path, in_gra
     t.join(timeout=60)
     assert not t.is_alive()
     assert np.concatenate(got).tolist() == list(range(200))
+
+
+def _write_seq(path, sizes, params=None):
+    """Records of ``sizes`` rows (x = 4 floats, y = row number) in one Arrow ring; returns the row count."""
+    schema = pa.schema([("x", pa.list_(pa.float32(), 4)), ("y", pa.int64())])
+    start = 0
+    with ArrowRingWriter.create(str(path), schema, capacity=1 << 20, params=params) as w:
+        for n in sizes:
+            x = pa.array(np.arange(4 * start, 4 * (start + n), dtype=np.float32))
+            w.write_batch(pa.record_batch([pa.FixedSizeListArray.from_arrays(x, 4),
+                                           pa.array(np.arange(start, start + n))], schema=schema))
+            start += n
+    return start
+
+
+def _read_seq(ds):
+    sizes, ys = [], []
+    for _, y in ds:
+        sizes.append(int(y.shape[0]))
+        ys.append(y.numpy())
+    return sizes, np.concatenate(ys)
+
+
+def _stats_delta(before):
+    from flinktf_ipc.tf import batch_stats
+
+    return {k: v - before[k] for k, v in batch_stats().items()}
+
+
+@pytest.mark.timeout(60)
+def test_the_declared_batch_size_is_taken_and_whole_records_pass_without_rebatching(ring_path):
+    """Item 4 of issue 13: a stream cut for batch size 50 ({"batch_size": 50} in its codec header):
+    ring_dataset without batch_size yields batches of 50 and every record goes to TF whole."""
+    import warnings
+
+    from flinktf_ipc.tf import batch_stats
+
+    n = _write_seq(ring_path, [200, 100, 250, 50], {"batch_size": 50})
+    before = batch_stats()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the declared size (and a divisor of it) warn of nothing
+        sizes, ys = _read_seq(ring_dataset(ring_path, features="x", label="y"))
+    assert sizes == [50] * (n // 50)
+    np.testing.assert_array_equal(ys, np.arange(n))
+    assert _stats_delta(before) == {"records": 4, "whole_records": 4, "gathered_batches": 0, "held_rows": 0}
+
+
+@pytest.mark.timeout(60)
+def test_a_divisor_of_the_declared_batch_size_needs_no_rebatching_either(ring_path):
+    import warnings
+
+    from flinktf_ipc.tf import batch_stats
+
+    n = _write_seq(ring_path, [200, 100], {"batch_size": 50})
+    before = batch_stats()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sizes, _ = _read_seq(ring_dataset(ring_path, features="x", label="y", batch_size=25))
+    assert sizes == [25] * (n // 25)
+    assert _stats_delta(before)["whole_records"] == 2
+
+
+@pytest.mark.timeout(60)
+def test_another_batch_size_is_honoured_by_rebatching_with_a_warning(ring_path):
+    """No silent coercion: batch_size=30 on a stream cut for 50 gives batches of 30 (re-batched,
+    rows copied between records) and a warning naming both sizes."""
+    from flinktf_ipc.tf import batch_stats
+
+    n = _write_seq(ring_path, [200, 100, 250, 100], {"batch_size": 50})
+    before = batch_stats()
+    with pytest.warns(UserWarning, match=r"whole batches of 50 rows .* batch_size=30 does not divide it"):
+        ds = ring_dataset(ring_path, features="x", label="y", batch_size=30)
+    sizes, ys = _read_seq(ds)
+    assert n % 30 and sizes == [30] * (n // 30) + [n % 30]
+    np.testing.assert_array_equal(ys, np.arange(n))
+    delta = _stats_delta(before)
+    assert delta["whole_records"] == 0 and delta["gathered_batches"] > 0 and delta["held_rows"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_a_stream_without_a_declared_batch_size_defaults_to_256(ring_path):
+    n = _write_seq(ring_path, [300, 300])
+    sizes, ys = _read_seq(ring_dataset(ring_path, features="x", label="y"))
+    assert sizes == [256, 256, 88]
+    np.testing.assert_array_equal(ys, np.arange(n))
+
+
+@pytest.mark.timeout(60)
+def test_rings_declaring_different_batch_sizes_need_an_explicit_one(ring_dir):
+    _write_seq(ring_dir / "a.ring", [64], {"batch_size": 32})
+    _write_seq(ring_dir / "b.ring", [64], {"batch_size": 64})
+    with pytest.raises(ValueError, match=r"rings declare different batch sizes .*a\.ring: 32.*b\.ring: 64"):
+        ring_dataset(ring_dir, features="x", label="y")
+    _write_seq(ring_dir / "c.ring", [64], {"batch_size": "64"})
+    with pytest.raises(ValueError, match=r"c\.ring: codec header batch_size must be a positive integer, got '64'"):
+        ring_dataset([ring_dir / "c.ring"], features="x", label="y")
+
+
+BATCH_ENTRY = '''
+import json, os
+from flinktf_ipc.tf import batch_stats
+
+def main(context):
+    sizes, ids = [], []
+    for x, y in context.dataset(features="x", label="id"):  # no batch_size: the stream's
+        assert tuple(x.shape[1:]) == (4,)
+        sizes.append(int(y.shape[0]))
+        ids.extend(y.numpy().tolist())
+    with open(os.path.join(context.properties["out"], f"worker-{context.index}.json"), "w") as f:
+        json.dump({"sizes": sizes, "ids": ids, "stats": batch_stats()}, f)
+'''
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(300)
+def test_flink_job_worker_dataset_gets_the_jobs_batch_size_without_rebatching(tmp_path):
+    """Item 4 of issue 13, across real processes: a Flink job's arrow_sink(batch_size=32) cuts
+    Arrow batches at multiples of 32 (batch_rows unset: 1024) and declares it; the worker the sink
+    starts reads context.dataset() without a batch size and gets batches of exactly 32 rows, every
+    record handed to TF whole (no rows gathered across records, none copied)."""
+    import json
+
+    flink = pytest.importorskip("flinktf_ipc.flink")
+    flink_arrow = pytest.importorskip("flinktf_ipc.flink_arrow")
+    from pyflink.common import Types
+    from pyflink.table import StreamTableEnvironment
+
+    n = 32 * 200  # 6 records of 1024 rows, one of 256
+    (tmp_path / "entry.py").write_text(BATCH_ENTRY)
+    rings, out = tmp_path / "rings", tmp_path / "out"
+    rings.mkdir(mode=0o700)
+    out.mkdir()
+    env = flink.configure(restart_attempts=0, log_dir=str(tmp_path / "flink-logs"))
+    env.set_parallelism(1)
+    t_env = StreamTableEnvironment.create(env)
+    t_env.execute_sql(f"""CREATE TEMPORARY TABLE src (id BIGINT) WITH ('connector' = 'datagen',
+        'fields.id.kind' = 'sequence', 'fields.id.start' = '0', 'fields.id.end' = '{n - 1}')""")
+    rows = t_env.to_data_stream(t_env.sql_query(
+        "SELECT id, ARRAY[CAST(id AS FLOAT), CAST(id AS FLOAT), CAST(id AS FLOAT), CAST(id AS FLOAT)] AS x FROM src"))
+    row_type = Types.ROW_NAMED(["id", "x"], [Types.LONG(), Types.PRIMITIVE_ARRAY(Types.FLOAT())])
+    with pytest.raises(ValueError, match="batchRows must be a multiple of batchSize, got 1000 rows for batch size 32"):
+        flink_arrow.arrow_sink(rows, row_type, name="bad", batch_size=32, batch_rows=1000, base_dir=rings)
+    # linger an hour: only the row limit and the end of input cut (a loaded machine must not add cuts)
+    flink_arrow.arrow_sink(rows, row_type, name="tfb", shapes={"x": (4,)}, batch_size=32, linger_ms=3_600_000,
+                           base_dir=rings, capacity=1 << 20, worker_entry=f"{tmp_path / 'entry.py'}:main",
+                           worker_python=sys.executable, worker_log_dir=tmp_path / "logs",
+                           worker_properties={"out": str(out)})
+    env.execute("flinktf-ipc one batch size")
+
+    got = json.loads((out / "worker-0.json").read_text())
+    assert got["sizes"] == [32] * (n // 32)
+    assert got["ids"] == list(range(n))
+    assert got["stats"] == {"records": 7, "whole_records": 7, "gathered_batches": 0, "held_rows": 0}

@@ -28,6 +28,7 @@ public final class ArrowBatchOperator extends AbstractStreamOperator<byte[]>
     private transient ArrowBatchEncoder encoder;
     private transient StreamRecord<byte[]> reuse;
     private transient long firstRowTime;
+    private transient long streamRows; // rows of this stream so far: cuts stay at multiples of the batch size
     private transient boolean timerPending;
     private transient Counter batches;
     private transient Counter lingerFlushes;
@@ -44,13 +45,14 @@ public final class ArrowBatchOperator extends AbstractStreamOperator<byte[]>
         reuse = new StreamRecord<>(null);
         batches = getMetricGroup().counter("arrowBatches");
         lingerFlushes = getMetricGroup().counter("arrowLingerFlushes");
-        output.collect(reuse.replace(ArrowBatchEncoder.codecHeader("{}")));
+        output.collect(reuse.replace(ArrowBatchEncoder.codecHeader(ArrowBatchOptions.codecParams(options.batchSize()))));
         output.collect(reuse.replace(schema.schemaMessage()));
     }
 
     @Override
     public void processElement(StreamRecord<Row> element) throws Exception {
         encoder.add(element.getValue());
+        streamRows++;
         if (encoder.rows() == 1) {
             firstRowTime = getProcessingTimeService().getCurrentProcessingTime();
             if (!timerPending) {
@@ -58,7 +60,7 @@ public final class ArrowBatchOperator extends AbstractStreamOperator<byte[]>
                 getProcessingTimeService().registerTimer(firstRowTime + options.lingerMillis(), this);
             }
         }
-        if (encoder.rows() >= options.batchRows() || encoder.bufferBytes() >= options.batchBytes()) {
+        if (options.full(streamRows, encoder.rows(), encoder.bufferBytes())) {
             flush();
         }
     }

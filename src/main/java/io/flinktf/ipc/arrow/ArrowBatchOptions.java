@@ -11,11 +11,21 @@ import java.time.Duration;
  * <p>{@code batchBytes} is a soft limit (the row that reaches it stays in the batch); keep it at
  * most a quarter of the ring's {@code max_record} (capacity / 4), so that one batch never fails
  * as too large. Every setter checks its argument.
+ *
+ * <p>{@code batchSize}: the reader's (TensorFlow's) batch size. Then a batch is cut only where the
+ * stream's row count is a multiple of it, so every record holds whole reader batches and the reader
+ * hands them on without re-batching: {@code batchRows} must be a multiple of it (default: the
+ * largest multiple up to 1024), {@code batchBytes} waits for the next multiple, and the batch after
+ * a short one (linger, checkpoint) is shortened to bring the stream back in step. The codec header
+ * carries it ({@code {"batch_size": n}}), so {@code ring_dataset} takes it from the stream.
  */
 public final class ArrowBatchOptions implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    private int batchRows = 1024;
+    private static final int DEFAULT_BATCH_ROWS = 1024;
+
+    private int batchRows; // 0: the default (1024, or whole batches of batchSize up to it)
+    private int batchSize; // 0: none
     private long batchBytes = 4L << 20;
     private long lingerMillis = 100;
 
@@ -23,13 +33,63 @@ public final class ArrowBatchOptions implements Serializable {
         return new ArrowBatchOptions();
     }
 
-    /** Most rows in one batch (default 1024). */
+    /** Most rows in one batch (default 1024; with a batch size, a multiple of it). */
     public ArrowBatchOptions setBatchRows(int rows) {
         if (rows < 1) {
             throw new IllegalArgumentException("ArrowBatchOptions: batchRows must be >= 1, got " + rows);
         }
+        checkMultiple(rows, batchSize);
         this.batchRows = rows;
         return this;
+    }
+
+    /** The reader's batch size: batches are cut at multiples of it (see the class comment). */
+    public ArrowBatchOptions setBatchSize(int size) {
+        if (size < 1) {
+            throw new IllegalArgumentException("ArrowBatchOptions: batchSize must be >= 1, got " + size);
+        }
+        checkMultiple(batchRows, size);
+        this.batchSize = size;
+        return this;
+    }
+
+    private static void checkMultiple(int rows, int size) {
+        if (rows != 0 && size != 0 && rows % size != 0) {
+            throw new IllegalArgumentException("ArrowBatchOptions: batchRows must be a multiple of batchSize, got "
+                    + rows + " rows for batch size " + size + " (" + Math.max(size, rows / size * size)
+                    + " would do)");
+        }
+    }
+
+    /** {@code batchRows} when none is set: 1024, or the largest multiple of {@code batchSize} up to it. */
+    public static int defaultBatchRows(int batchSize) {
+        return batchSize < 1 ? DEFAULT_BATCH_ROWS : batchSize * Math.max(1, DEFAULT_BATCH_ROWS / batchSize);
+    }
+
+    /**
+     * Whether the batch being built is cut now: it holds {@code rows} rows and {@code bytes} buffer
+     * bytes, and the stream has had {@code streamRows} rows so far, this batch's included. With a
+     * batch size the cut falls only where {@code streamRows} is a multiple of it, and the rows left
+     * over by a short batch count towards the row limit (so the stream comes back in step).
+     */
+    public static boolean full(int batchSize, int batchRows, long batchBytes, long streamRows, int rows, long bytes) {
+        if (batchSize < 1) {
+            return rows >= batchRows || bytes >= batchBytes;
+        }
+        if (streamRows % batchSize != 0) {
+            return false;
+        }
+        return rows + (streamRows - rows) % batchSize >= batchRows || bytes >= batchBytes;
+    }
+
+    /** {@link #full(int, int, long, long, int, long)} with these options. */
+    public boolean full(long streamRows, int rows, long bytes) {
+        return full(batchSize, batchRows(), batchBytes, streamRows, rows, bytes);
+    }
+
+    /** The {@code arrow} codec header's parameters (JSON): {@code {"batch_size": n}} or {@code {}}. */
+    public static String codecParams(int batchSize) {
+        return batchSize < 1 ? "{}" : "{\"batch_size\": " + batchSize + "}";
     }
 
     /** Buffer bytes at which a batch is cut (default 4 MiB, at least 64). */
@@ -59,7 +119,12 @@ public final class ArrowBatchOptions implements Serializable {
     }
 
     public int batchRows() {
-        return batchRows;
+        return batchRows != 0 ? batchRows : defaultBatchRows(batchSize);
+    }
+
+    /** 0: none set. */
+    public int batchSize() {
+        return batchSize;
     }
 
     public long batchBytes() {
@@ -73,6 +138,7 @@ public final class ArrowBatchOptions implements Serializable {
     ArrowBatchOptions copy() {
         ArrowBatchOptions o = new ArrowBatchOptions();
         o.batchRows = batchRows;
+        o.batchSize = batchSize;
         o.batchBytes = batchBytes;
         o.lingerMillis = lingerMillis;
         return o;
@@ -80,6 +146,6 @@ public final class ArrowBatchOptions implements Serializable {
 
     @Override
     public String toString() {
-        return "ArrowBatchOptions{rows=" + batchRows + ", bytes=" + batchBytes + ", linger=" + lingerMillis + " ms}";
+        return "ArrowBatchOptions{rows=" + batchRows() + ", batchSize=" + batchSize + ", bytes=" + batchBytes + ", linger=" + lingerMillis + " ms}";
     }
 }

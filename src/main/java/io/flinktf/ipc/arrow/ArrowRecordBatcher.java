@@ -11,8 +11,9 @@ import org.apache.flink.types.Row;
  * codec header record and the Schema message (every attempt's fresh ring is self-describing), then
  * one RecordBatch message per batch, each row encoded straight into the ring ({@link
  * ArrowRingBatcher}). A batch is cut at {@code batchRows} rows or {@code batchBytes} of buffers
- * here, and by the sink's writer when its first row is {@code linger} old, before every checkpoint
- * barrier and at end of input ({@link ArrowBatchOptions}).
+ * here (at multiples of {@code batchSize} when one is set, {@link ArrowBatchOptions#full}), and by
+ * the sink's writer when its first row is {@code linger} old, before every checkpoint barrier and
+ * at end of input ({@link ArrowBatchOptions}).
  */
 public final class ArrowRecordBatcher implements RecordBatcher<Row> {
     private static final long serialVersionUID = 1L;
@@ -33,26 +34,31 @@ public final class ArrowRecordBatcher implements RecordBatcher<Row> {
     @Override
     public Batch<Row> open(RingWriter ring, long writeTimeoutNanos) throws IOException {
         try {
-            ring.write(ArrowBatchEncoder.codecHeader("{}"), writeTimeoutNanos);
+            ring.write(ArrowBatchEncoder.codecHeader(ArrowBatchOptions.codecParams(options.batchSize())), writeTimeoutNanos);
             ring.write(schema.schemaMessage(), writeTimeoutNanos);
             ring.publish();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while writing the Arrow stream's header");
         }
-        // A fixed-size row reserves room for the rows that reach batchBytes at most.
+        // A fixed-size row reserves room for the rows that reach batchBytes at most (with a batch
+        // size, up to the next multiple of it: the cut waits for one).
         long rowBytes = ArrowRingBatcher.fixedRowBytes(schema);
         int maxRows = options.batchRows();
         if (rowBytes > 0) {
-            maxRows = (int) Math.max(1, Math.min(maxRows, (options.batchBytes() + rowBytes - 1) / rowBytes));
+            long toBytes = (options.batchBytes() + rowBytes - 1) / rowBytes + Math.max(0, options.batchSize() - 1);
+            maxRows = (int) Math.max(1, Math.min(maxRows, toBytes));
         }
         ArrowRingBatcher batcher = new ArrowRingBatcher(schema, ring, maxRows, writeTimeoutNanos);
-        long batchBytes = options.batchBytes();
         return new Batch<Row>() {
+            private long streamRows; // rows of this stream so far: cuts stay at multiples of the batch size
+
             @Override
             public boolean add(Row row) throws IOException, InterruptedException {
                 batcher.add(row);
-                return batcher.rows() >= batcher.maxRows() || batcher.bufferBytes() >= batchBytes;
+                streamRows++;
+                return batcher.rows() >= batcher.maxRows()
+                        || options.full(streamRows, batcher.rows(), batcher.bufferBytes());
             }
 
             @Override

@@ -8,6 +8,7 @@ import io.flinktf.ipc.RingTimeoutException;
 import io.flinktf.ipc.RingWriter;
 import io.flinktf.ipc.arrow.ArrowBatchDecoder;
 import io.flinktf.ipc.arrow.ArrowBatchEncoder;
+import io.flinktf.ipc.arrow.ArrowBatchOptions;
 import io.flinktf.ipc.internal.WorkerSupervisor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -100,6 +101,7 @@ final class RoleOperator extends AbstractStreamOperator<Row>
     private transient boolean done; // the process ended as it should (or was stopped)
     private transient boolean writing; // in a ring wait that yields: the linger timer keeps off
     private transient long firstRowTime;
+    private transient long streamRows; // rows of this stream so far: cuts stay at multiples of the batch size
     private transient boolean lingerArmed;
     private transient boolean closed;
     private transient RingReader outputReader; // null: no output type, or the process has not created it yet
@@ -130,7 +132,7 @@ final class RoleOperator extends AbstractStreamOperator<Row>
             ring = createRing();
             encoder = new ArrowBatchEncoder(settings.schema);
             // The stream is self-describing from its first record: every attempt's fresh ring too.
-            writeRecord(ArrowBatchEncoder.codecHeader("{}"));
+            writeRecord(ArrowBatchEncoder.codecHeader(ArrowBatchOptions.codecParams(settings.config.batchSize())));
             writeRecord(settings.schema.schemaMessage());
             ring.publish();
         }
@@ -222,6 +224,7 @@ final class RoleOperator extends AbstractStreamOperator<Row>
         }
         process.check();
         encoder.add(element.getValue());
+        streamRows++;
         if (encoder.rows() == 1) {
             firstRowTime = getProcessingTimeService().getCurrentProcessingTime();
             if (!lingerArmed) {
@@ -229,7 +232,9 @@ final class RoleOperator extends AbstractStreamOperator<Row>
                 getProcessingTimeService().registerTimer(firstRowTime + settings.config.lingerMillis(), this::onLinger);
             }
         }
-        if (encoder.rows() >= settings.config.batchRows() || encoder.bufferBytes() >= settings.config.batchBytes()) {
+        TFClusterConfig c = settings.config;
+        if (ArrowBatchOptions.full(c.batchSize(), c.batchRows(), c.batchBytes(), streamRows, encoder.rows(),
+                encoder.bufferBytes())) {
             writeBatch();
         }
     }

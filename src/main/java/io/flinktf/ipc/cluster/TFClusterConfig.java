@@ -30,6 +30,7 @@ public final class TFClusterConfig implements Serializable {
     private final long ringCapacity;
     private final Map<String, int[]> shapes;
     private final int batchRows;
+    private final int batchSize;
     private final long batchBytes;
     private final long lingerMillis;
     private final RowTypeInfo rowType;
@@ -50,6 +51,7 @@ public final class TFClusterConfig implements Serializable {
         b.shapes.forEach((k, v) -> s.put(k, v.clone()));
         this.shapes = Collections.unmodifiableMap(s);
         this.batchRows = b.batchRows;
+        this.batchSize = b.batchSize;
         this.batchBytes = b.batchBytes;
         this.lingerMillis = b.lingerMillis;
         this.rowType = b.rowType;
@@ -195,6 +197,11 @@ public final class TFClusterConfig implements Serializable {
 
     public int batchRows() {
         return batchRows;
+    }
+
+    /** The workers' TF batch size the batches are cut for; 0: none. */
+    public int batchSize() {
+        return batchSize;
     }
 
     public long batchBytes() {

@@ -46,7 +46,8 @@ public final class TFClusterConfigBuilder {
     String logDir;
     long ringCapacity = 64L << 20;
     final Map<String, int[]> shapes = new LinkedHashMap<>();
-    int batchRows = 1024;
+    int batchRows = Integer.MIN_VALUE; // unset: ArrowBatchOptions.defaultBatchRows(batchSize)
+    int batchSize; // 0: none
     long batchBytes = -1; // -1: min(4 MiB, capacity / 8)
     long lingerMillis = 100;
     RowTypeInfo rowType;
@@ -236,9 +237,15 @@ public final class TFClusterConfigBuilder {
         return this;
     }
 
-    /** Most rows in one Arrow batch (default 1024). */
+    /** Most rows in one Arrow batch (default 1024; with a batch size, a multiple of it). */
     public TFClusterConfigBuilder setBatchRows(int rows) {
         this.batchRows = rows;
+        return this;
+    }
+
+    /** The workers' TF batch size: batches are cut at multiples of it (see {@code ArrowBatchOptions}). */
+    public TFClusterConfigBuilder setBatchSize(int size) {
+        this.batchSize = size;
         return this;
     }
 
@@ -254,6 +261,7 @@ public final class TFClusterConfigBuilder {
             problems.add("arrow options must not be null");
         } else {
             this.batchRows = options.batchRows();
+            this.batchSize = options.batchSize();
             this.batchBytes = options.batchBytes();
             this.lingerMillis = options.lingerMillis();
         }
@@ -357,8 +365,14 @@ public final class TFClusterConfigBuilder {
         if (maxFailedStarts < 0) {
             p.add("maxFailedStarts must be >= 0 (0: never give up), got " + maxFailedStarts);
         }
-        if (batchRows < 1) {
+        if (batchSize < 0) {
+            p.add("batchSize must be >= 1, got " + batchSize);
+        } else if (batchRows == Integer.MIN_VALUE) {
+            batchRows = io.flinktf.ipc.arrow.ArrowBatchOptions.defaultBatchRows(batchSize);
+        } else if (batchRows < 1) {
             p.add("batchRows must be >= 1, got " + batchRows);
+        } else if (batchSize > 0 && batchRows % batchSize != 0) {
+            p.add("batchRows must be a multiple of batchSize, got " + batchRows + " rows for batch size " + batchSize);
         }
         if (lingerMillis < 1) {
             p.add("linger must be at least 1 ms, got " + lingerMillis + " ms");
