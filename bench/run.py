@@ -1,7 +1,10 @@
-"""make bench: the ring beside its baselines, all measured in this one run.
+"""make bench: every stage beside its baseline, each pair measured in this one run.
 
-Prints one table and writes docs/BENCHMARKS.md. Each figure is the median of --repeat runs.
-Paths (payload moved from one process to another, records of a fixed size):
+Prints the figures and writes them into the marked regions of docs/BENCHMARKS.md (the prose
+around them is written by hand and kept), and the plot docs/bench-throughput.png. Sections: the
+ring table below, the ring's own figures (bench/ring_bench.py), the Java writer and Flink jobs,
+tensors into TensorFlow (bench/bench_dataset.py), the main job (examples/ctr.py).
+Ring table paths (payload moved from one process to another, records of a fixed size):
   C ring       C writer -> C reader (bench/c/bench_ring), batches of 64 published at once
   Py ring      C writer -> Python RingReader.read_batch(4096): zero-copy batches
   memcpy       one process copying the same records (the bound for any copy)
@@ -18,6 +21,7 @@ import datetime
 import json
 import multiprocessing as mp
 import os
+import re
 import socket
 import statistics
 import struct
@@ -391,14 +395,21 @@ def human_size(n: int) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="flinktf-ipc bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench-ring", help="path of the bench_ring binary (default: build it)")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--sizes", type=int, nargs="*", default=SIZES)
-    ap.add_argument("--write-doc", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure of the ring table (median; default 3)")
+    ap.add_argument("--sizes", type=int, nargs="*", default=SIZES,
+                    help="record sizes in bytes of the ring table (default: 64 1024 65536 1048576)")
+    ap.add_argument("--write-doc", default=str(ROOT / "docs" / "BENCHMARKS.md"),
+                    help="the doc whose marked regions get this run's figures (default: docs/BENCHMARKS.md)")
     ap.add_argument("--skip-jvm", action="store_true", help="leave out the Java writer and Flink jobs")
-    ap.add_argument("--main-job-rows", type=int, default=4_000_000)
+    ap.add_argument("--main-job-rows", type=int, default=4_000_000, help="rows of the main job run (default 4,000,000)")
     args = ap.parse_args()
+    if args.repeat < 1 or any(n < 8 for n in args.sizes) or args.main_job_rows < 1:
+        ap.error("--repeat and --main-job-rows must be >= 1, --sizes >= 8 bytes each")
+    check_regions(args.write_doc)
+    load_at_start = f"{os.getloadavg()[0]:.1f}"
     if not args.bench_ring:
         args.bench_ring = build_bench_ring()
 
@@ -482,116 +493,42 @@ Embedded Flink (PyFlink mini-cluster, parallelism 1, 8-byte records, steady stat
     plot(rows, cols, png, jvm_points, fj, tensors)
 
     cmd = "make bench  (" + " ".join([Path(sys.executable).name, "bench/run.py", *sys.argv[1:]]) + ")"
-    versions = f"numpy {np.__version__}"
-    doc = f"""# Benchmarks
-
-Recorded by `make bench` on {datetime.date.today().isoformat()}; every column was measured in the
-same run, median of {args.repeat}. Machine: {machine()}; {versions}. Command: `{cmd}`.
-
-These machines are shared and noisy (2 cores, other jobs): read ratios more than absolutes.
-
-## Ring transport: one process to another, records of a fixed size
-
-{table}
-
-- **C ring**: C writer → C reader in two processes (`bench/c/bench_ring.c`), the writer publishing
-  64 records per release store, the reader taking batches of up to 1024 and reading the first byte
-  of every record.
-- **Py ring**: the same C writer → `RingReader.read_batch(4096)` in Python: records arrive as
-  zero-copy batches (a memoryview over the shared memory plus offsets and lengths), reading the
-  first byte of every record through `Batch.as_array()` (a strided NumPy view). The payload is not
-  copied, so GB/s grows with the record size.
-- **memcpy**: one process copying the same records into a buffer of the ring's size: the bound
-  for any design that copies once.
-- **mp.Queue / mp.Pipe**: one `put`/`send_bytes` per record, one `get`/`recv_bytes` per record.
-- **os.pipe / TCP**: records length-prefixed and streamed in 1 MiB writes, split back into one
-  `bytes` object per record by the receiver (what a user writes by hand).
-
-Reading the figures: at 64 B both readers are bound by the one C writer (reserve, memcpy and a
-release store per 64 records); the Python reader takes 4096-record batches and touches them with
-one vectorized NumPy gather, so it keeps up with it. Every ring column copies the payload once (the
-writer's memcpy into the ring); the reader copies nothing. `bench_ring` pins the writer and the
-reader to cores of their own, the writer starts once the reader is attached (the clock runs from
-there), and the memcpy loop runs on the writer's core with the other core held, so both columns
-had the same two cores (run `chrt -f 10 make bench` on a shared machine to keep other jobs off
-them).
-
-![throughput against record size](bench-throughput.png)
-
-Targets of the ring engine issue: C ring ≥ 40 M records/s at 64 B and ≥ 9 GB/s at 64 KiB; Python
-batched reader ≥ 10 M records/s at 64 B and ≥ 5 GB/s at 1 MiB.
-
-## The ring's own figures (`bench/ring_bench.py`, median of ≥ 5 interleaved runs, min–max)
-
-{ring_more}
-
-## The JVM side: Java ring writer and the Flink sink
-
-{jvm}
-- **Java writer**: `io.flinktf.ipc.RingWriter` writing through a memory mapping of the ring
-  (`bench/WriterBench`), up to 64 records per release store; the figure is the Java side's, from
-  its first write to the reader's last release. The Python reader is the one of the table above.
-- **Flink**: `bench/flink_jobs.py`. Both jobs read a `NumberSequenceSource`; the ring job's Python
-  reader sums every record's value (a zero-copy NumPy view of each batch); the `map` job's Python
-  function is the identity and the records are discarded after it. Each rate runs from the first
-  record the Python side sees to the last.
-
-Targets: Java writer ≥ 10 M records/s at 64 B and ≥ 4 GB/s at 64 KiB; the Flink job ≥ 100× the
-PyFlink Python path.
-
-## Tensors into TensorFlow
-
-`bench/bench_dataset.py`, run by this runner: rows shaped like MNIST through `ring_dataset`,
-beside `tf.data.Dataset.from_generator` fed per record from a `multiprocessing.Queue` (what users
-write today) and the same tensors already in memory (`from_tensor_slices`).
-
-{tensors}
-
-Rows of 784 float32 + int64 (3144 B); the writer process writes 1024-row Arrow records; batch_size
-256 unless said; GB/s is tensor payload delivered to a `for x, y in ds` loop; rows/s median of 5
-interleaved runs (min–max). The two `batch 100` rows are one batch size end to end (issue 13
-item 4), in the same rounds: `batch_size=100` over 1024-row records (before: every record is
-re-batched: a batch gathered from two records, the rows left over copied, runs starting mid-record
-that TF copies again) and over 1000-row records whose writer declared `batch_size` 100, what
-`arrow_sink(batch_size=100)` now does (every record goes to TF whole; `batch_stats()` counts no
-gathered batch, no held row).
-
-Reading the figures: a batch that lies inside one ring record is a 64-aligned NumPy view of the
-ring, and TensorFlow wraps aligned NumPy arrays without copying (it keeps a reference, so the ring
-space stays held while the tensor lives): the ring path copies nothing on the reader side. The
-whole batches of a record go to TF as one view, one `from_generator` call per record, and
-`from_tensor_slices` inside a `flat_map` cuts them in C++. `copy=True` adds one memcpy per batch.
-A DLPack path would save nothing more (the tensor already aliases the ring).
-
-Keras: the same 784-128-10 MLP, the same batches, fed from the ring and from memory
-(`from_tensor_slices`) in one process, interleaved (the order alternates each round), median of
-5 (min–max); "vs memory" is the median of the per-round ratios. A small (first) epoch of 60 K
-rows, the ring's writer process running alongside (64 MiB ring, as a job's) or done before the
-epoch starts (the rows waiting in a 512 MiB ring), and the steady state: one epoch of 600 K rows.
-"first step" runs from `fit`'s call to the end of step 1, "after the last step" from the end of
-the last step to `fit`'s return. The end of a ring stream costs the training thread nothing
-measurable (2–13 ms after the last step): the ring is unmapped off that thread (checked in this
-path: the `flinktf-ipc-unmap` thread takes the 200–350 ms that unmapping and freeing the
-512 MiB ring cost on this loaded machine) and the reader's mapping is populated at open
-(`MAP_POPULATE`: all 64 MiB resident when `ring_dataset` returns). What stays fixed is the start:
-`from_generator`'s first calls (each needs the GIL, which Keras' own start-up holds) and, writer
-alongside, the writer's first records. From memory, `fit` pays for the iterator over a 189 MB
-(60 K) or 1.9 GB (600 K) tensor at its start (and once, in the loaded run, 487 ms at its end).
-
-Targets: ≥ 2 GB/s of tensor payload into TF, ≥ 50× the per-record generator; Keras small epochs
-within 1.1× memory, steady state ≥ 1× (ring time ≤ memory's). Steady state: met (0.66× and 0.94×
-memory's time, medians of the per-round ratios). Small epoch, writer done: met (0.80×, 0.84×);
-writer alongside: 0.85× and 1.11× (its copies into the ring share the two cores with training).
-One batch size end to end: the declared batch size moves 1.39× the rows/s of the re-batched one
-(medians, same rounds). The GB/s target needs a quiet machine to judge (1.30 GB/s here, 2.6× the
-memory path in the same run).
-
-## The main job end to end
-
-{job_text}
-"""
+    recorded = (f"Recorded by `make bench` on {datetime.date.today().isoformat()}; every figure of a region it "
+                f"writes was measured in that run, median of {args.repeat} (the ring's own figures and the "
+                f"tensors: {max(5, args.repeat)}). Machine: {machine()}; numpy {np.__version__}; load average "
+                f"at the start {load_at_start}. Command: `{cmd}`.")
+    doc = splice(Path(args.write_doc).read_text(), {
+        "recorded": recorded, "ring": table, "ring-more": ring_more, "jvm": jvm, "tensors": tensors,
+        "job": job_text})
     Path(args.write_doc).write_text(doc)
     print(f"\nwrote {args.write_doc}")
+
+
+# The doc is written by hand; `make bench` rewrites only its marked regions:
+#   <!-- make bench: NAME -->
+#   ...what the last run measured...
+#   <!-- /make bench: NAME -->
+REGION = re.compile(r"(<!-- make bench: (?P<name>[\w-]+) -->\n).*?(\n<!-- /make bench: (?P=name) -->)", re.S)
+REGIONS = ("recorded", "ring", "ring-more", "jvm", "tensors", "job")
+
+
+def check_regions(path: str) -> None:
+    """Before anything is measured: the doc has every region this run writes."""
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise SystemExit(f"bench: cannot read {path}: {e.strerror}") from None
+    found = {m["name"] for m in REGION.finditer(text)}
+    missing = [n for n in REGIONS if n not in found]
+    if missing:
+        raise SystemExit(f"bench: {path} has no region {', '.join(missing)} "
+                         "(<!-- make bench: NAME --> ... <!-- /make bench: NAME -->)")
+
+
+def splice(doc: str, parts: dict[str, str]) -> str:
+    """``doc`` with each marked region's content replaced by ``parts[name]``; the rest unchanged."""
+    return REGION.sub(lambda m: m.group(1) + parts[m["name"]].strip("\n") + m.group(3)
+                      if m["name"] in parts else m.group(0), doc)
 
 
 if __name__ == "__main__":

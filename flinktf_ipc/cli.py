@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import heartbeat as hbm
 from .errors import RingError
-from .ring import RingWriter, RingReader, default_ring_dir, ring_stat
+from .ring import RingReader, RingWriter, default_ring_dir, ring_dir_path, ring_stat
 
 
 # ---- stat ----------------------------------------------------------------------------------
@@ -121,9 +121,9 @@ def cmd_stat(args: argparse.Namespace) -> int:
         print(f"flinktf-ipc stat: --interval must be more than 0 and at most 3600 seconds, got {args.interval}",
               file=sys.stderr)
         return 2
-    directory = args.dir or default_ring_dir()
+    directory = args.dir or ring_dir_path()  # a read-only look: never creates the directory
     if not os.path.isdir(directory):
-        print(f"flinktf-ipc stat: {directory}: no such directory", file=sys.stderr)
+        print(f"flinktf-ipc stat: {directory}: no such directory (no ring was made there yet)", file=sys.stderr)
         return 1
     previous: dict[str, tuple[float, object]] = {}
     while True:
@@ -146,9 +146,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
     reader are gone (a killed TaskManager, a crashed job), and empty per-job directories."""
     from .cleanup import clean
 
-    directory = args.dir or default_ring_dir()
+    directory = args.dir or ring_dir_path()  # a read-only look: never creates the directory
     if not os.path.isdir(directory):
-        print(f"flinktf-ipc clean: {directory}: no such directory", file=sys.stderr)
+        print(f"flinktf-ipc clean: {directory}: no such directory (no ring was made there yet)", file=sys.stderr)
         return 1
     stale, dirs = clean(directory, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"

@@ -12,6 +12,7 @@ import collections
 import errno
 import os
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,7 +32,13 @@ _unmapping: set[threading.Thread] = set()
 _unmapping_lock = threading.Lock()
 
 
-def _free_aside(h: B.Handle) -> None:
+def _free_aside(h: B.Handle, _finalizing: Any = sys.is_finalizing) -> None:
+    if _finalizing():
+        # A batch dropped by the interpreter's own shutdown: no thread can start any more (the
+        # start would wait for ever), so unmap here; nothing else runs now.
+        B.reader_free(h)
+        return
+
     def run() -> None:
         B.reader_free(h)
         with _unmapping_lock:
@@ -52,13 +59,18 @@ def _finish_unmapping() -> None:
         t.join(timeout=5)
 
 
+def ring_dir_path() -> str:
+    """Where :func:`default_ring_dir` is, without creating or checking it (for read-only tools)."""
+    return os.environ.get("FLINKTF_IPC_DIR") or f"/dev/shm/flinktf-{os.getuid()}"
+
+
 def default_ring_dir() -> str:
     """The per-user ring directory, ``/dev/shm/flinktf-<uid>`` (mode 0700), created if needed.
 
     ``FLINKTF_IPC_DIR`` overrides the location. An existing directory must belong to the user
     and be closed to others.
     """
-    path = os.environ.get("FLINKTF_IPC_DIR") or f"/dev/shm/flinktf-{os.getuid()}"
+    path = ring_dir_path()
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:

@@ -84,6 +84,14 @@ def test_stat_interval_is_checked(tmp_path, interval):
     assert "--interval must be" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("cmd", ["stat", "clean"])
+def test_looking_at_a_ring_directory_never_creates_it(tmp_path, cmd):
+    missing = tmp_path / "rings"
+    out = run(cmd, env={**os.environ, "FLINKTF_IPC_DIR": str(missing)})
+    assert out.returncode == 1 and "no such directory" in out.stderr, out.stdout + out.stderr
+    assert not missing.exists()
+
+
 def test_help_texts_are_plain_and_give_examples():
     main = run("--help").stdout
     stat = run("stat", "--help").stdout

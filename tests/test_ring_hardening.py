@@ -126,6 +126,27 @@ def test_writer_garbage_collected_aborts(ring_path):
     r.close()
 
 
+def test_a_batch_held_at_interpreter_exit_does_not_hang_the_exit(ring_path):
+    # A big ring is unmapped on a thread of its own when its last view goes; a view that goes
+    # only when the interpreter itself shuts down cannot start a thread (the start waited for
+    # ever, and the process never exited).
+    code = f"""
+import sys
+from flinktf_ipc import RingReader, RingWriter
+w = RingWriter.create({ring_path!r}, capacity=64 << 20)
+w.write(b"x" * 1000)
+w.close()
+r = RingReader.open({ring_path!r})
+held = r.read_batch(16, timeout=5)   # module globals: dropped by the shutdown itself
+r.close()
+sys.stdout.write("read\\n")
+"""
+    proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "read\n"
+    assert not os.path.exists(ring_path)  # the second side to leave removed the file
+
+
 # ---- 6: write_many says how much it published --------------------------------------------
 
 
