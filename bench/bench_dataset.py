@@ -216,6 +216,12 @@ def _spread(v: list[float]) -> str:
     return f"{statistics.median(v):.3f} ({min(v):.3f}–{max(v):.3f})"
 
 
+def _rate(bytes_per_s: float) -> str:
+    """Rows/s from payload bytes/s, three significant digits, in K below a million."""
+    r = bytes_per_s / ROW_BYTES
+    return f"{r / 1e6:.3g} M" if r >= 1e6 else f"{r / 1e3:.3g} K"
+
+
 def keras_table(rows: int, batch: int, res: dict[str, list[tuple[float, float, float]]]) -> list[str]:
     mem = [t for t, _, _ in res["memory"]]
     lines = [f"| Keras epoch, {rows} rows, 784-128-10 MLP | seconds, median (min–max) | vs memory (median of "
@@ -272,7 +278,7 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|")
         for k, v in res.items():
             m = med[k]
-            print(f"| {k} | {m / ROW_BYTES / 1e6:.2f} M ({min(v) / ROW_BYTES / 1e6:.2f}–{max(v) / ROW_BYTES / 1e6:.2f})"
+            print(f"| {k} | {_rate(m)} ({_rate(min(v))}–{_rate(max(v))})"
                   f" | {m / 1e9:.2f} | {m / med['mp.Queue gen']:.0f}x | {m / med['memory']:.2f}x |")
         print()
     if a.only in ("all", "keras"):
