@@ -36,6 +36,30 @@ import java.util.Set;
  * bounded slices of at most 100 ms: in between the writer checks that the reader did not close and
  * that its process still exists, and honours thread interruption.
  *
+ * <p>A stream ends in one of two ways, once: {@link #finish()} ends it complete (the reader drains,
+ * then sees end of stream), {@link #abort()} ends it incomplete (the reader drains, then gets
+ * {@link PeerLostException} "aborted"). {@link #finish()} is the only way to a complete stream:
+ * {@link #close()} on a stream that was not ended aborts it, so a writer closed by
+ * try-with-resources because an exception was thrown never passes a crashed producer off as a
+ * complete stream (a dropped writer is not a clean close; the Python writer's {@code with} block
+ * and {@code __del__} follow the same rule):
+ *
+ * <pre>
+ * state    finish()    abort()     close()
+ * open     finished    aborted     aborted, detached
+ * finished (no-op)     (no-op)     detached
+ * aborted  (no-op)     (no-op)     detached
+ * </pre>
+ *
+ * <pre>{@code
+ * try (RingWriter w = RingWriter.create(path, 1 << 20, 64)) {
+ *     for (byte[] r : records) {
+ *         w.write(r, timeout);
+ *     }
+ *     w.finish(); // complete; without it (an exception above) close() aborts
+ * }
+ * }</pre>
+ *
  * <p>Not thread-safe: one thread writes. The statistics getters ({@link #fill} etc.) read the shared
  * header and may be called from any thread.
  */
@@ -519,7 +543,10 @@ public final class RingWriter implements AutoCloseable {
         }
     }
 
-    /** Publishes what is staged and marks the end of the stream (writer_closed). Idempotent. */
+    /**
+     * Publishes what is staged and marks the end of the stream complete ({@code writer_closed = 1}):
+     * the only way to a complete stream. No-op once the stream has ended (finished or aborted).
+     */
     public void finish() {
         end(1);
     }
@@ -555,7 +582,7 @@ public final class RingWriter implements AutoCloseable {
         return finished;
     }
 
-    /** True after {@link #abort()}. */
+    /** True after {@link #abort()}, or {@link #close()} of a stream that was not finished. */
     public boolean isAborted() {
         return aborted;
     }
@@ -595,10 +622,16 @@ public final class RingWriter implements AutoCloseable {
         }
     }
 
-    /** {@link #finish()} then {@link #detach()}. */
+    /**
+     * Leaves the ring: a stream not ended by {@link #finish()} or {@link #abort()} is aborted first
+     * ({@code writer_closed = 2}: the reader drains what was published, then gets PeerLost
+     * "aborted", never end of stream), then {@link #detach()}. So try-with-resources left by an
+     * exception aborts; call {@link #finish()} at the end of the block for a complete stream.
+     * Idempotent.
+     */
     @Override
     public void close() throws IOException {
-        finish();
+        abort(); // no-op after finish() or abort()
         detach();
     }
 

@@ -12,11 +12,13 @@ import java.util.Arrays;
  * the same and compares.
  *
  * <pre>
- * CrossLangWriter PATH CAPACITY ALIGN START_POS COUNT [LINGER_MS]
+ * CrossLangWriter PATH CAPACITY ALIGN START_POS COUNT [LINGER_MS [fail]]
  * </pre>
- * COUNT &lt; 0 writes until the reader fails it. LINGER_MS: pause before closing (the reader is
- * then asleep and must be woken by the close). Exit 0 after close; on a ring error prints
- * "ERROR &lt;exception class&gt;: &lt;message&gt;" on stderr and exits 3.
+ * COUNT &lt; 0 writes until the reader fails it. LINGER_MS: pause before finishing (the reader is
+ * then asleep and must be woken by the finish). Exit 0 after finish and close; on a ring error
+ * prints "ERROR &lt;exception class&gt;: &lt;message&gt;" on stderr and exits 3. {@code fail}: after
+ * the linger, throws out of the try-with-resources instead of finishing (a crashed producer: the
+ * close aborts the stream; the JVM exits 1).
  */
 final class CrossLangWriter {
     private CrossLangWriter() {}
@@ -43,6 +45,7 @@ final class CrossLangWriter {
         long start = Long.parseLong(args[3]);
         long count = Long.parseLong(args[4]);
         long lingerMs = args.length > 5 ? Long.parseLong(args[5]) : 0;
+        boolean fail = args.length > 6 && args[6].equals("fail");
         try (RingWriter w = RingWriter.create(Paths.get(path), capacity, align, start)) {
             System.out.println("created");
             System.out.flush();
@@ -61,6 +64,10 @@ final class CrossLangWriter {
             if (lingerMs > 0) {
                 Thread.sleep(lingerMs);
             }
+            if (fail) {
+                throw new IllegalStateException("producer failed after " + count + " records (test)");
+            }
+            w.finish(); // complete; the try's close() without it aborts the stream
         } catch (RingException e) {
             System.err.println("ERROR " + e.getClass().getSimpleName() + ": " + e.getMessage());
             System.exit(3);

@@ -63,6 +63,7 @@ class RingReaderTest {
                     Arrays.fill(buf, 8, Math.max(8, n), (byte) i);
                     w.write(buf, 0, n, 60 * SECOND);
                 }
+                w.finish(); // complete: the reader ends at end of stream
             } catch (Exception e) {
                 throw new RuntimeException(e);
             }

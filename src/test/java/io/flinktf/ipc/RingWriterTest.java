@@ -132,6 +132,8 @@ class RingWriterTest {
             try (TestReader r = new TestReader(w.path())) {
                 assertArrayEquals(r9, r.next(1000));
                 assertEquals(1, r.pads);
+                w.finish();
+                assertNull(r.next(1000), "end of stream");
             }
         }
     }
@@ -154,6 +156,8 @@ class RingWriterTest {
                 assertArrayEquals(r64, r.next(1000));
                 assertArrayEquals(r1, r.next(1000));
                 assertEquals(0, r.pads);
+                w.finish();
+                assertNull(r.next(1000), "end of stream");
             }
         }
     }
@@ -169,6 +173,8 @@ class RingWriterTest {
                     assertArrayEquals(record(i, i % 50), r.next(1000));
                 }
                 assertTrue(w.writePosition() > (1L << 32));
+                w.finish();
+                assertNull(r.next(1000), "end of stream");
             }
         }
     }
@@ -197,6 +203,8 @@ class RingWriterTest {
                 w.write(max, 1000 * MS);
                 w.publish();
                 assertArrayEquals(max, r.next(1000));
+                w.finish();
+                assertNull(r.next(1000), "end of stream");
             }
         }
     }
@@ -397,17 +405,20 @@ class RingWriterTest {
             assertEquals(0, (int) rc.get(), "woken by FUTEX_WAKE, not by the 30 s timeout");
             assertEquals(0, r.buf.getInt(READER_SLEEPING_OFF), "waker clears the announcement");
             assertArrayEquals(record(1, 10), r.next(1000));
+            w.finish();
         }
     }
 
     @Test
-    void closeMarksEndOfStreamAndBothSidesDetach() throws Exception {
+    void finishThenCloseIsEndOfStreamAndBothSidesDetach() throws Exception {
         Path p = tmp.resolve("eos.ring");
         RingWriter w = RingWriter.create(p, 4096, 8);
         TestReader r = new TestReader(p);
         w.write(record(1, 5), 0);
+        w.finish();
         w.close();
         assertEquals(1, r.buf.getInt(WRITER_CLOSED_OFF));
+        assertFalse(w.isAborted());
         assertEquals(1, r.buf.getLong(RECORDS_IN_OFF));
         assertEquals(5, r.buf.getLong(BYTES_IN_OFF));
         assertArrayEquals(record(1, 5), r.next(1000));
@@ -415,6 +426,69 @@ class RingWriterTest {
         assertTrue(Files.exists(p), "reader still attached");
         r.close();
         assertEquals(2, r.buf.getInt(DETACHED_OFF));
+    }
+
+    @Test
+    void tryWithResourcesLeftByAnExceptionAbortsTheStream() throws Exception {
+        // was: close() finished the stream, so the reader took a crashed producer for a complete one
+        Path p = tmp.resolve("crash.ring");
+        RingWriter[] kept = new RingWriter[1];
+        IllegalStateException thrown = assertThrows(IllegalStateException.class, () -> {
+            try (RingWriter w = RingWriter.create(p, 4096, 8)) {
+                kept[0] = w;
+                w.write(record(1, 5), 0);
+                w.write(record(2, 7), 0); // staged, not yet published: the abort publishes it
+                throw new IllegalStateException("the producer failed");
+            }
+        });
+        assertEquals("the producer failed", thrown.getMessage());
+        try (RingReader r = RingReader.open(p, 1_000 * MS)) {
+            RingReader.Batch b = r.next(16, 1_000 * MS);
+            assertEquals(2, b.count(), "what was written before the exception is drained");
+            assertArrayEquals(record(1, 5), b.copy(0));
+            assertArrayEquals(record(2, 7), b.copy(1));
+            b.release();
+            PeerLostException e = assertThrows(PeerLostException.class, () -> r.next(16, 1_000 * MS),
+                    "an aborted stream, not end of stream");
+            assertTrue(e.getMessage().contains("aborted"), e.getMessage());
+        }
+        assertTrue(kept[0].isFinished() && kept[0].isAborted());
+        assertFalse(Files.exists(p), "both sides detached: the file is gone");
+    }
+
+    @Test
+    void closeWithoutFinishAbortsAndASecondCloseIsANoOp() throws Exception {
+        Path p = tmp.resolve("twice.ring");
+        RingWriter w = RingWriter.create(p, 4096, 8);
+        TestReader r = new TestReader(p);
+        w.write(record(1, 5), 0);
+        w.close();
+        assertEquals(2, r.buf.getInt(WRITER_CLOSED_OFF), "close of an open stream aborts it");
+        assertEquals(1, r.buf.getInt(DETACHED_OFF));
+        w.close();
+        w.finish(); // an aborted stream never turns into a complete one
+        w.close();
+        assertEquals(2, r.buf.getInt(WRITER_CLOSED_OFF));
+        assertEquals(1, r.buf.getInt(DETACHED_OFF), "detached once");
+        assertTrue(Files.exists(p), "reader still attached");
+        assertArrayEquals(record(1, 5), r.next(1000));
+        r.close();
+        assertEquals(2, r.buf.getInt(DETACHED_OFF));
+    }
+
+    @Test
+    void closeAfterFinishTwiceStaysEndOfStream() throws Exception {
+        Path p = tmp.resolve("fin2.ring");
+        RingWriter w = RingWriter.create(p, 4096, 8);
+        TestReader r = new TestReader(p);
+        w.finish();
+        w.close();
+        w.close();
+        w.abort(); // no-op after finish
+        assertEquals(1, r.buf.getInt(WRITER_CLOSED_OFF));
+        assertEquals(1, r.buf.getInt(DETACHED_OFF));
+        assertNull(r.next(1000), "end of stream");
+        r.close();
     }
 
     @Test

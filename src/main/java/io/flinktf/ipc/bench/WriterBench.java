@@ -75,6 +75,7 @@ public final class WriterBench {
             }
             w.flush(timeout);
             long t1 = System.nanoTime();
+            w.finish(); // complete: the reader sees end of stream, not an abort
             double s = (t1 - t0) / 1e9;
             System.out.printf(java.util.Locale.ROOT,
                     "{\"mode\": \"%s\", \"records\": %d, \"size\": %d, \"seconds\": %.6f, "

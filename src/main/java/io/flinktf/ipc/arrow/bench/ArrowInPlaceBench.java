@@ -175,6 +175,7 @@ public final class ArrowInPlaceBench {
                     }
                 }
             }
+            w.finish(); // the reader thread ends at end of stream, not at an abort
         } finally {
             Files.deleteIfExists(ring);
         }
