@@ -245,7 +245,7 @@ public final class RingReader implements AutoCloseable {
         return maxRecord;
     }
 
-    /** True once {@link #next} returned end of stream. */
+    /** True once {@link #next} returned end of stream (never for an aborted stream). */
     public boolean isEndOfStream() {
         return eof;
     }
@@ -290,10 +290,11 @@ public final class RingReader implements AutoCloseable {
                 wakeWriterIfSleeping(); // about to wait: a writer asleep for space must not wait on us
                 awaitData(bounded, deadline, timeoutNanos);
                 if (cursor == cachedWrite) { // the writer closed and everything was handed out
-                    eof = true;
                     if ((int) INTS.getAcquire(buf, WRITER_CLOSED_OFF) == 2) {
+                        // not end of stream: every later call says aborted again (as the C reader)
                         throw new PeerLostException(path, "the writer aborted the stream: it is incomplete");
                     }
+                    eof = true;
                     return null;
                 }
             }

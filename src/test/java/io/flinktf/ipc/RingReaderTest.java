@@ -100,6 +100,10 @@ class RingReaderTest {
             assertEquals(7, b.record(0).get(0));
             PeerLostException e = assertThrows(PeerLostException.class, () -> r.next(16, SECOND));
             assertTrue(e.getMessage().contains("aborted"), e.getMessage());
+            // a caller that asks again is told again: an aborted stream never reads as complete
+            PeerLostException again = assertThrows(PeerLostException.class, () -> r.next(16, 0));
+            assertTrue(again.getMessage().contains("aborted"), again.getMessage());
+            assertFalse(r.isEndOfStream());
         }
     }
 
