@@ -38,6 +38,7 @@ from flinktf_ipc import RingReader, default_ring_dir
 # on sys.path, so append it for the sibling _common (it holds no flinktf_ipc).
 sys.path.append(str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
+from ring_bench import build_bench_ring  # noqa: E402
 
 SIZES = [64, 1024, 65536, 1 << 20]
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,15 +243,6 @@ def plot(rows: list, cols: list[str], path: Path, jvm: list | None = None, flink
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def build_bench_ring() -> str:
-    build = ROOT / "build" / "bench"
-    subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), "-DFTI_BUILD_TESTS=ON", "-DFTI_BUILD_JAVA=OFF",
-                    f"-DFTI_PY_EXECUTABLE={sys.executable}"], check=True, capture_output=True)
-    for target in ("bench_ring", "bench_wakeups"):
-        subprocess.run(["cmake", "--build", str(build), "--target", target], check=True, capture_output=True)
-    return str(build / "bench_ring")
 
 
 def flink_jobs() -> dict[str, float]:

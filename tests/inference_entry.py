@@ -39,13 +39,15 @@ def keras_main(context: Any) -> None:
 
 
 def failing_main(context: Any) -> None:
-    """Like numpy_main, but attempt 0 SIGKILLs itself after `kill_after` rows (mid-stream)."""
+    """Like numpy_main, but attempt 0 sends itself `signal` (SIGKILL: dies; SIGSTOP: stalls, its
+    heartbeat stops) after `kill_after` rows (mid-stream)."""
     kill_after = int(context.properties.get("kill_after", "0"))
+    sig = getattr(signal, context.properties.get("signal", "SIGKILL"))
     seen = 0
     for batch in context.input_batches():
         seen += len(batch)
         if context.attempt == 0 and kill_after and seen >= kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), sig)
         context.emit({"id": batch["id"], "y": 2 * batch["x"] + 1})
 
 

@@ -117,6 +117,19 @@ public final class ArrowBatchEncoder {
         }
     };
 
+    /** The RecordBatch message's metadata flatbuffer: rows, field nodes, buffers (offset, length). */
+    static byte[] recordBatchMessage(long rows, Columns.Layout nodes, long[] buffers, int nb, long bodyLength) {
+        FlatBufferBuilder fb = new FlatBufferBuilder(256 + 16 * (nodes.nodeCount + nb));
+        int nodeVec = fb.createLongPairVector(nodes.nodes, nodes.nodeCount);
+        int bufVec = fb.createLongPairVector(buffers, nb);
+        fb.startTable(5);
+        fb.addLong(0, rows);
+        fb.addOffset(1, nodeVec);
+        fb.addOffset(2, bufVec);
+        int batch = fb.endTable();
+        return ArrowSchema.message(fb, ArrowSchema.HEADER_RECORD_BATCH, batch, bodyLength);
+    }
+
     /**
      * Lays the current batch out (once: again only after {@link #writeTo}) and returns the size of
      * its message: continuation, metadata length, flatbuffer, padding, body.
@@ -142,15 +155,7 @@ public final class ArrowBatchEncoder {
             pos += layout.bufLen[i];
         }
         long bodyLength = align(pos, BODY_ALIGN);
-        FlatBufferBuilder fb = new FlatBufferBuilder(256 + 16 * (layout.nodeCount + nb));
-        int nodeVec = fb.createLongPairVector(layout.nodes, layout.nodeCount);
-        int bufVec = fb.createLongPairVector(buffers, nb);
-        fb.startTable(5);
-        fb.addLong(0, rows);
-        fb.addOffset(1, nodeVec);
-        fb.addOffset(2, bufVec);
-        int batch = fb.endTable();
-        byte[] meta = ArrowSchema.message(fb, ArrowSchema.HEADER_RECORD_BATCH, batch, bodyLength);
+        byte[] meta = recordBatchMessage(rows, layout, buffers, nb, bodyLength);
         long prefix = align(8L + meta.length, BODY_ALIGN);
         long total = prefix + bodyLength;
         if (total > Integer.MAX_VALUE - 64) {

@@ -549,7 +549,7 @@ public final class ArrowRingBatcher {
             pos += dlen;
         }
         long bodyLength = ArrowBatchEncoder.align(pos, A);
-        byte[] meta = recordBatch(rows, nodes, buffers, nb, bodyLength);
+        byte[] meta = ArrowBatchEncoder.recordBatchMessage(rows, nodes, buffers, nb, bodyLength);
         if (ArrowBatchEncoder.align(8L + meta.length, A) != prefix || prefix + bodyLength > reservedSize) {
             throw new IllegalStateException("ArrowRingBatcher: the batch's layout outgrew its reservation ("
                     + meta.length + " metadata bytes, " + bodyLength + " body bytes)");
@@ -628,19 +628,6 @@ public final class ArrowRingBatcher {
         }
     }
 
-    /** The RecordBatch metadata flatbuffer, as {@link ArrowBatchEncoder} builds it. */
-    private static byte[] recordBatch(long rows, Columns.Layout nodes, long[] buffers, int nb, long bodyLength) {
-        FlatBufferBuilder fb = new FlatBufferBuilder(256 + 16 * (nodes.nodeCount + nb));
-        int nodeVec = fb.createLongPairVector(nodes.nodes, nodes.nodeCount);
-        int bufVec = fb.createLongPairVector(buffers, nb);
-        fb.startTable(5);
-        fb.addLong(0, rows);
-        fb.addOffset(1, nodeVec);
-        fb.addOffset(2, bufVec);
-        int batch = fb.endTable();
-        return ArrowSchema.message(fb, ArrowSchema.HEADER_RECORD_BATCH, batch, bodyLength);
-    }
-
     /** The metadata of a full batch without nulls: its size is every batch's (all fields are written). */
     private byte[] meta(int r, long bodyLength) {
         Columns.Layout nodes = new Columns.Layout();
@@ -653,7 +640,7 @@ public final class ArrowRingBatcher {
             }
         }
         // The buffers' offsets and lengths do not change the size: zeros will do.
-        return recordBatch(r, nodes, new long[2 * bufferCount], bufferCount, bodyLength);
+        return ArrowBatchEncoder.recordBatchMessage(r, nodes, new long[2 * bufferCount], bufferCount, bodyLength);
     }
 
     private void resetBatch() {
